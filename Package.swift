@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+// kvmrun: a micro-VMM in Swift that drives Linux KVM directly.
+// Layers, bottom to top: CKVM (C shim) → KVM → Memory → Devices → VMM → kvmrun (CLI).
+import PackageDescription
+
+let package = Package(
+    name: "kvmrun",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kvmrun", targets: ["kvmrun"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shim over <linux/kvm.h>: ioctl numbers as constants, a few helpers. No logic.
+        .target(name: "CKVM", path: "CSources/CKVM"),
+        // /dev/kvm, VM and vCPU file descriptors, exits, syscall helper.
+        // errno-reading syscall helper and owned file descriptors, shared by the layers above.
+        .target(name: "Sys"),
+        .target(name: "KVM", dependencies: ["CKVM", "Sys"]),
+        // Guest physical memory: mmap'd regions, bounds-checked access.
+        .target(name: "Memory", dependencies: ["Sys"]),
+        // Emulated devices on the I/O and MMIO buses: 8250 UART, i8042, boot timer.
+        .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
+        // Machine assembly: x86 boot (bzImage/ELF, zero page, e820, MP table), vCPU threads.
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "CKVM", "Sys"]),
+        .executableTarget(
+            name: "kvmrun",
+            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "kvmrun"]),
+        // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
+        // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
+        .testTarget(name: "E2ETests"),
+    ]
+)

@@ -1,0 +1,215 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKVM
+import Devices
+import KVM
+import Memory
+import Synchronization
+import Sys
+
+/// A whole microVM: KVM objects, guest RAM, legacy devices and vCPU threads, built from a
+/// `VMConfig` and run until the guest shuts down, fails, or a signal stops it.
+public final class Machine: @unchecked Sendable {
+    /// Where the kernel writes its reboot flag (BIOS data area): 0x1234 for a warm reboot.
+    static let rebootFlagAddress = GuestAddress(0x472)
+    static let rebootFlagWarm: UInt16 = 0x1234
+    static let rebootFlagCold: UInt16 = 0
+    /// Written before boot so that a reset without Linux's reboot path can be recognized.
+    static let rebootFlagUnset: UInt16 = 0x4B52
+    static let tssAddress: UInt64 = 0xFFFB_D000
+    static let serialPort: UInt64 = 0x3F8
+    static let serialIRQ: UInt32 = 4
+    static let i8042Port: UInt64 = 0x60
+
+    enum StopRequest: Equatable {
+        case reset(fromController: Bool)
+        case crash
+        case failure(String)
+    }
+
+    public let config: VMConfig
+    public let timeline: BootTimeline
+    public let memory: GuestMemory
+    public private(set) var bootSetup: BootSetup
+    let kvm: KVMSystem
+    let vm: VirtualMachine
+    let ports = Bus()
+    let mmio = Bus()
+    let serial: Serial8250
+    private let serialInterrupt: EventFDInterrupt
+    private let consoleFile: FileDescriptor?
+    private var threads: [VcpuThread] = []
+    private let stopEvent: FileDescriptor
+    private let stopRequest = Mutex<StopRequest?>(nil)
+    private let log: @Sendable (String) -> Void
+
+    public init(config: VMConfig, timeline: BootTimeline = BootTimeline(),
+                log: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.timeline = timeline
+        self.log = log
+
+        kvm = try KVMSystem()
+        try kvm.require(KVMSystem.requiredCapabilities)
+        guard config.cpus >= 1 else { throw VMMError.config("--cpus must be at least 1") }
+        guard config.cpus <= kvm.maxVCPUs else {
+            throw VMMError.config("--cpus \(config.cpus) is above this host's KVM limit of \(kvm.maxVCPUs) vCPUs")
+        }
+        guard config.cpus <= MPTable.maxCPUs else {
+            throw VMMError.config("--cpus \(config.cpus) is above the \(MPTable.maxCPUs) CPUs an MP table can describe")
+        }
+
+        vm = try kvm.createVM()
+        try vm.setTSSAddress(Machine.tssAddress)
+        try vm.createIRQChip()
+        try vm.createPIT()
+
+        memory = try GuestMemory(layout: try MachineLayout.ramLayout(memorySize: config.memorySize))
+        for (slot, region) in memory.regions.enumerated() {
+            try vm.setMemoryRegion(slot: UInt32(slot), guestAddress: region.guestBase.raw,
+                                   size: region.size, hostAddress: region.hostAddress)
+        }
+
+        bootSetup = try loadLinux(BootConfig(kernel: config.kernel, initrd: config.initrd,
+                                             commandLine: config.effectiveCommandLine, cpus: config.cpus),
+                                  into: memory)
+        try memory.store(Machine.rebootFlagUnset, at: Machine.rebootFlagAddress)
+        timeline.mark(.kernelLoaded)
+
+        stopEvent = FileDescriptor(try sys("eventfd for the stop signal") { kvmrun_eventfd() })
+
+        // Serial console on COM1, IRQ 4 through an irqfd.
+        switch config.console {
+        case .stdio:
+            consoleFile = nil
+        case let .file(path):
+            let raw = try sys("open console file \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            consoleFile = FileDescriptor(raw)
+        case .none:
+            consoleFile = nil
+        }
+        let sink: (any ConsoleSink)? = switch config.console {
+        case .stdio: FileConsoleSink(fd: STDOUT_FILENO)
+        case .file: FileConsoleSink(fd: consoleFile!.raw)
+        case .none: nil
+        }
+        serialInterrupt = try EventFDInterrupt()
+        try vm.registerIRQFD(eventFD: serialInterrupt.fd.raw, gsi: Machine.serialIRQ)
+        let timeline = self.timeline
+        serial = Serial8250(sink: sink, interrupt: serialInterrupt) { timeline.mark(.firstConsoleByte) }
+        try ports.insert(serial, name: "serial 0x3f8", base: Machine.serialPort, length: 8)
+
+        // i8042 at 0x60 (data) and 0x64 (status/command): its reset command ends the VM.
+        let controller = I8042 { [weak self] in self?.requestStop(.reset(fromController: true)) }
+        try ports.insert(controller, name: "i8042", base: Machine.i8042Port, length: 5)
+
+        if config.bootTimer {
+            let report = { @Sendable [timeline, log] in
+                if timeline.mark(.bootTimer) { log(timeline.report) }
+            }
+            try mmio.insert(BootTimer(onSignal: report), name: "boot timer",
+                            base: BootTimer.defaultAddress, length: BootTimer.length)
+        }
+
+        let supported = try kvm.supportedCPUID()
+        for id in 0..<config.cpus {
+            let vcpu = try vm.createVCPU(id: UInt32(id))
+            try VcpuSetup.configure(vcpu, supportedCPUID: supported, vcpuCount: config.cpus)
+            if id == 0 { try VcpuSetup.setBootRegisters(vcpu, bootSetup.cpu) }
+            threads.append(VcpuThread(vcpu: vcpu) { [unowned self] vcpu, shouldStop in
+                self.vcpuLoop(vcpu, shouldStop: shouldStop)
+            })
+        }
+    }
+
+    /// Records why the machine must stop (the first reason wins) and wakes the main loop.
+    func requestStop(_ request: StopRequest) {
+        let first = stopRequest.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = request
+            return true
+        }
+        if first {
+            var one: UInt64 = 1
+            // SAFETY: writes the local 8-byte counter increment eventfd expects.
+            _ = write(stopEvent.raw, &one, 8)
+        }
+    }
+
+    private func vcpuLoop(_ vcpu: VCPU, shouldStop: () -> Bool) {
+        while !shouldStop() {
+            let exit: VcpuExit
+            do {
+                if vcpu.id == 0 { timeline.mark(.firstRun) }
+                exit = try vcpu.runOnce()
+            } catch {
+                requestStop(.failure(error.description))
+                return
+            }
+            switch handleExit(exit, vcpu: vcpu.id, ports: ports, mmio: mmio) {
+            case .resume: continue
+            case .guestReset: requestStop(.reset(fromController: false))
+            case .guestCrash: requestStop(.crash)
+            case let .fail(reason): requestStop(.failure(reason))
+            }
+            return
+        }
+    }
+
+    /// Runs the VM on the calling thread's event loop until it stops, then stops and joins every
+    /// vCPU thread. SIGINT, SIGTERM and SIGHUP stop the VM (they are blocked and read through a
+    /// signalfd from here on).
+    public func run() throws -> MachineExit {
+        let signals = FileDescriptor(try sys("signalfd for SIGINT/SIGTERM") { kvmrun_termination_signalfd() })
+        VcpuThread.installKickHandler()
+        let loop = try EventLoop()
+        var receivedSignal: Int32?
+        try loop.subscribe(fd: signals.raw) { _ in
+            let number = kvmrun_signalfd_read(signals.raw)
+            if number > 0 {
+                receivedSignal = number
+                loop.stop()
+            }
+        }
+        try loop.subscribe(fd: stopEvent.raw) { _ in loop.stop() }
+        let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
+        try console.attach(to: loop)
+        defer { console.detach() }
+
+        var started: [VcpuThread] = []
+        defer {
+            for thread in started { thread.stop() }
+            for thread in started { thread.join() }
+        }
+        for thread in threads {
+            try thread.start()
+            started.append(thread)
+        }
+        try loop.run(timeoutMilliseconds: 50) { console.retry() }
+
+        if let receivedSignal { return .signal(receivedSignal) }
+        switch stopRequest.withLock({ $0 }) {
+        case let .reset(fromController):
+            return classifyReset(fromController: fromController)
+        case .crash:
+            return .guestPanic
+        case let .failure(reason):
+            return .failure(reason)
+        case nil:
+            return .failure("the VM stopped without a reason")
+        }
+    }
+
+    /// A reset is a reboot or poweroff when Linux's reboot path wrote a cold flag, a panic when it
+    /// wrote the warm flag (`reboot=panic_warm`), and a triple fault when nothing wrote it and the
+    /// reset did not come from the reset controller.
+    func classifyReset(fromController: Bool) -> MachineExit {
+        let flag = (try? memory.load(UInt16.self, at: Machine.rebootFlagAddress)) ?? Machine.rebootFlagUnset
+        switch flag {
+        case Machine.rebootFlagWarm: return .guestPanic
+        case Machine.rebootFlagCold: return .guestShutdown
+        default: return fromController ? .guestShutdown : .tripleFault
+        }
+    }
+}
