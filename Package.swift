@@ -25,15 +25,17 @@ let package = Package(
         .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
         // Machine assembly: x86 boot (bzImage/ELF, zero page, e820, MP table), vCPU threads.
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "CKVM", "Sys"]),
+        // Child processes and /proc readings for the benchmarks and the end-to-end tests.
+        .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "Harness", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "kvmrun"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
-        .testTarget(name: "E2ETests"),
+        .testTarget(name: "E2ETests", dependencies: ["Harness"]),
     ]
 )

@@ -206,6 +206,10 @@ public final class Machine: @unchecked Sendable {
     /// reset did not come from the reset controller.
     func classifyReset(fromController: Bool) -> MachineExit {
         let flag = (try? memory.load(UInt16.self, at: Machine.rebootFlagAddress)) ?? Machine.rebootFlagUnset
+        return Machine.classifyReset(rebootFlag: flag, fromController: fromController)
+    }
+
+    static func classifyReset(rebootFlag flag: UInt16, fromController: Bool) -> MachineExit {
         switch flag {
         case Machine.rebootFlagWarm: return .guestPanic
         case Machine.rebootFlagCold: return .guestShutdown

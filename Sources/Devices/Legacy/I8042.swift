@@ -7,6 +7,7 @@ public final class I8042: BusDevice, @unchecked Sendable {
     public static let resetCommand: UInt8 = 0xFE
     static let statusOutputFull: UInt8 = 0x01
     static let statusSystemFlag: UInt8 = 0x04
+    static let statusNotInhibited: UInt8 = 0x10
 
     struct State {
         var commandByte: UInt8 = 0x07  // IRQs on, system flag
@@ -30,7 +31,7 @@ public final class I8042: BusDevice, @unchecked Sendable {
             case 0:
                 return state.output.isEmpty ? 0 : state.output.removeFirst()
             case 4:
-                return I8042.statusSystemFlag | (state.output.isEmpty ? 0 : I8042.statusOutputFull)
+                return I8042.statusSystemFlag | I8042.statusNotInhibited | (state.output.isEmpty ? 0 : I8042.statusOutputFull)
             default:
                 return 0
             }

@@ -5,8 +5,8 @@ import Glibc
 /// Resident memory of a process outside its guest RAM, from /proc/PID/smaps: the sum of the
 /// `Rss:` of every mapping except those at least `guestMemory` bytes large (guest RAM is one
 /// anonymous mapping of that size, in kvmrun and in QEMU alike).
-enum ProcessMemory {
-    static func residentOutsideGuest(pid: pid_t, guestMemory: UInt64) -> UInt64? {
+public enum ProcessMemory {
+    public static func residentOutsideGuest(pid: pid_t, guestMemory: UInt64) -> UInt64? {
         guard let text = readSmall("/proc/\(pid)/smaps") else { return nil }
         var total: UInt64 = 0
         var currentIsGuest = false

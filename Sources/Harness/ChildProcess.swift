@@ -4,19 +4,19 @@ import Glibc
 import CKVM
 import Sys
 
-/// A child process with its stdout and stderr on pipes, for the benchmarks: spawned with
+/// A child process with its stdout and stderr on pipes, for benchmarks and end-to-end tests: spawned with
 /// posix_spawn, read line by line with timestamps, stopped and reaped.
-final class ChildProcess {
-    let pid: pid_t
-    let spawnedAt: UInt64
+public final class ChildProcess {
+    public let pid: pid_t
+    public let spawnedAt: UInt64
     private var stdoutFD: Int32
     private var stderrFD: Int32
     private var buffers: [[UInt8]] = [[], []]
-    private(set) var stdoutText: [UInt8] = []
-    private(set) var stderrText: [UInt8] = []
+    public private(set) var stdoutText: [UInt8] = []
+    public private(set) var stderrText: [UInt8] = []
     private var exitStatus: Int32?
 
-    init(executable: String, arguments: [String]) throws(SystemError) {
+    public init(executable: String, arguments: [String]) throws(SystemError) {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         try sys("pipe") { pipe(&outPipe) }
         try sys("pipe") { pipe(&errPipe) }
@@ -53,7 +53,7 @@ final class ChildProcess {
 
     /// Reads output until a stdout line contains `marker`; returns the monotonic time at which
     /// that line arrived, or nil on timeout or end of output.
-    func waitForStdout(containing marker: String, timeoutMilliseconds: Int) -> UInt64? {
+    public func waitForStdout(containing marker: String, timeoutMilliseconds: Int) -> UInt64? {
         let needle = Array(marker.utf8)
         let deadline = kvmrun_monotonic_ns() + UInt64(timeoutMilliseconds) * 1_000_000
         var searchedUpTo = 0
@@ -95,7 +95,7 @@ final class ChildProcess {
     }
 
     /// Reads remaining output until both pipes close or the timeout passes.
-    func drain(timeoutMilliseconds: Int) {
+    public func drain(timeoutMilliseconds: Int) {
         let deadline = kvmrun_monotonic_ns() + UInt64(timeoutMilliseconds) * 1_000_000
         while stdoutFD >= 0 || stderrFD >= 0 {
             let now = kvmrun_monotonic_ns()
@@ -104,10 +104,10 @@ final class ChildProcess {
     }
 
     /// Sends `signal` to the child.
-    func signal(_ number: Int32) { kill(pid, number) }
+    public func signal(_ number: Int32) { kill(pid, number) }
 
     /// Reaps the child; nil on timeout. The status is the exit code, or 128 + signal.
-    func waitForExit(timeoutMilliseconds: Int) -> Int32? {
+    public func waitForExit(timeoutMilliseconds: Int) -> Int32? {
         if let exitStatus { return exitStatus }
         let deadline = kvmrun_monotonic_ns() + UInt64(timeoutMilliseconds) * 1_000_000
         while true {
@@ -125,7 +125,7 @@ final class ChildProcess {
     }
 }
 
-func firstRange(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+public func firstRange(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
     guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
     var index = start
     while index + needle.count <= haystack.count {

@@ -1,0 +1,58 @@
+# kvmrun: build, firmware, tests, demo, benchmarks.
+#
+#   make demo       set everything up and boot a microVM (nested test host if needed)
+#   make test       all tests: unit + direct KVM tests on this host, then direct KVM and
+#                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
+#   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
+#   make deps       install the Debian packages the project needs (root)
+
+SWIFT        ?= swift
+RELEASE_BIN  := .build/release/kvmrun
+TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
+FIRMWARE     := firmware/out
+WITH_KVM     := scripts/with-kvm
+BENCH_RUNS   ?= 10
+
+.PHONY: all build build-tests firmware test test-host test-nested demo bench deps clean
+
+all: build firmware
+
+deps:
+	scripts/install-deps
+
+# The VMM binary: release, Swift runtime linked in statically (it also runs inside the nested
+# test host, where every shared library read costs time), symbols stripped.
+build:
+	$(SWIFT) build -c release --static-swift-stdlib --product kvmrun -Xlinker -s
+
+build-tests:
+	$(SWIFT) build --build-tests
+
+firmware:
+	$(MAKE) -C firmware
+
+# Host pass: every test; the boot suite reports itself skipped here (no VMX/SVM on a KVM-PVM
+# host). Nested pass: the direct KVM tests again and the end-to-end suites, with KVMRUN_E2E=1.
+test: firmware build build-tests
+	@$(MAKE) --no-print-directory test-host
+	@$(MAKE) --no-print-directory test-nested
+
+test-host:
+	@echo "==> unit, direct-KVM and bad-input tests on this host"
+	$(SWIFT) test --skip-build
+
+test-nested:
+	@echo "==> direct-KVM and end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)"
+	$(WITH_KVM) env KVMRUN_E2E=1 KVMRUN_BIN=$(CURDIR)/$(RELEASE_BIN) \
+		$(CURDIR)/$(TEST_BIN) --testing-library swift-testing --filter KVMTests --filter E2ETests
+
+demo: firmware build
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) vm run --kernel $(FIRMWARE)/vmlinux \
+		--initrd $(FIRMWARE)/initramfs.cpio.gz --cpus 2 --memory 256M --boot-timer
+
+bench: firmware build
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu
+
+clean:
+	rm -rf .build
+	$(MAKE) -C firmware clean
