@@ -2,13 +2,21 @@
 import Glibc
 #endif
 
-/// Resident memory of a process outside its guest RAM, from /proc/PID/smaps: the sum of the
-/// `Rss:` of every mapping except those at least `guestMemory` bytes large (guest RAM is one
-/// anonymous mapping of that size, in kvmrun and in QEMU alike).
+/// Resident memory of a process outside its guest RAM, from /proc/PID/smaps: the sums of the
+/// `Rss:` and `Anonymous:` lines of every mapping except those at least `guestMemory` bytes
+/// large (guest RAM is one anonymous mapping of that size, in kvmrun and in QEMU alike).
+/// `resident` counts file-backed pages too (executable and library text, shared between all
+/// processes using them); `anonymous` is memory this one VMM process alone costs.
 public enum ProcessMemory {
-    public static func residentOutsideGuest(pid: pid_t, guestMemory: UInt64) -> UInt64? {
+    public struct Reading: Sendable {
+        public var resident: UInt64
+        public var anonymous: UInt64
+    }
+
+    public static func residentOutsideGuest(pid: pid_t, guestMemory: UInt64) -> Reading? {
         guard let text = readSmall("/proc/\(pid)/smaps") else { return nil }
         var total: UInt64 = 0
+        var anonymous: UInt64 = 0
         var currentIsGuest = false
         for line in text.split(separator: "\n") {
             if let dash = line.firstIndex(of: "-"), line.first?.isHexDigit == true,
@@ -17,11 +25,16 @@ public enum ProcessMemory {
                let end = UInt64(line[line.index(after: dash)..<space], radix: 16) {
                 currentIsGuest = end - start >= guestMemory
             } else if line.hasPrefix("Rss:"), !currentIsGuest {
-                let digits = line.dropFirst(4).filter { $0.isNumber }
-                total += UInt64(String(digits)) ?? 0
+                total += kibibytes(line)
+            } else if line.hasPrefix("Anonymous:"), !currentIsGuest {
+                anonymous += kibibytes(line)
             }
         }
-        return total * 1024
+        return Reading(resident: total * 1024, anonymous: anonymous * 1024)
+    }
+
+    static func kibibytes(_ line: Substring) -> UInt64 {
+        UInt64(String(line.drop { $0 != " " }.filter { $0.isNumber })) ?? 0
     }
 
     static func readSmall(_ path: String) -> String? {

@@ -71,9 +71,7 @@ public final class Machine: @unchecked Sendable {
                                    size: region.size, hostAddress: region.hostAddress)
         }
 
-        bootSetup = try loadLinux(BootConfig(kernel: config.kernel, initrd: config.initrd,
-                                             commandLine: config.effectiveCommandLine, cpus: config.cpus),
-                                  into: memory)
+        bootSetup = try Machine.load(config, into: memory)
         try memory.store(Machine.rebootFlagUnset, at: Machine.rebootFlagAddress)
         timeline.mark(.kernelLoaded)
 
@@ -121,6 +119,14 @@ public final class Machine: @unchecked Sendable {
                 self.vcpuLoop(vcpu, shouldStop: shouldStop)
             })
         }
+    }
+
+    /// Reads the kernel and initrd and loads them; the file contents are released on return.
+    static func load(_ config: VMConfig, into memory: GuestMemory) throws -> BootSetup {
+        let kernel = try FileLoader.read(config.kernelPath, role: "kernel")
+        let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try FileLoader.read(path, role: "initrd") }
+        return try loadLinux(BootConfig(kernel: kernel, initrd: initrd, commandLine: config.effectiveCommandLine,
+                                        cpus: config.cpus), into: memory)
     }
 
     /// Records why the machine must stop (the first reason wins) and wakes the main loop.
@@ -180,7 +186,9 @@ public final class Machine: @unchecked Sendable {
         var started: [VcpuThread] = []
         defer {
             for thread in started { thread.stop() }
-            for thread in started { thread.join() }
+            for thread in started where !thread.join() {
+                log("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
+            }
         }
         for thread in threads {
             try thread.start()

@@ -13,21 +13,21 @@ public struct VMConfig: Sendable {
     /// Always appended: a panic reboots "warm", which is how the VMM tells it from a reboot.
     public static let requiredCommandLine = "reboot=panic_warm"
 
-    public var kernel: [UInt8]
+    /// Kernel and initrd files. Machine reads them while loading and keeps no copy: a VMM that
+    /// held a 20 MiB vmlinux in its heap for the VM's lifetime would pay for it in resident memory.
     public var kernelPath: String
-    public var initrd: [UInt8]?
+    public var initrdPath: String?
     public var commandLine: String
     public var cpus: Int
     public var memorySize: UInt64
     public var console: ConsoleTarget
     public var bootTimer: Bool
 
-    public init(kernel: [UInt8], kernelPath: String, initrd: [UInt8]?, commandLine: String? = nil,
+    public init(kernelPath: String, initrdPath: String? = nil, commandLine: String? = nil,
                 cpus: Int = 1, memorySize: UInt64 = 128 << 20, console: ConsoleTarget = .stdio,
                 bootTimer: Bool = false) {
-        self.kernel = kernel
         self.kernelPath = kernelPath
-        self.initrd = initrd
+        self.initrdPath = initrdPath
         self.commandLine = commandLine ?? VMConfig.defaultCommandLine
         self.cpus = cpus
         self.memorySize = memorySize

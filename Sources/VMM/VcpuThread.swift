@@ -44,6 +44,9 @@ final class VcpuThread: @unchecked Sendable {
     }
 
     private func main() {
+        // The kick must reach this thread even if the process inherited a mask that blocks it
+        // (a parent's worker thread may have spawned us with every signal blocked).
+        _ = kvmrun_thread_sigmask_one(SIG_UNBLOCK, kvmrun_kick_signal())
         state.withLock { $0 = .running }
         // If stop() came before this thread ran, KVM_RUN must not block.
         if stopRequested.load(ordering: .acquiring) { vcpu.requestImmediateExit() }
@@ -60,16 +63,27 @@ final class VcpuThread: @unchecked Sendable {
         }
     }
 
-    /// Waits for the thread to end.
-    func join() {
-        guard started else { return }
+    /// Waits for the thread to end, kicking it meanwhile. Returns false (and leaves the thread
+    /// detached) if it has not ended within `timeoutMilliseconds`, so a stuck vCPU cannot hang
+    /// the VMM's exit.
+    @discardableResult
+    func join(timeoutMilliseconds: Int = 5000) -> Bool {
+        guard started else { return true }
+        var waited = 0
         while state.withLock({ $0 }) != .finished {
             // The thread may be between the stop check and KVM_RUN when the kick arrives;
             // immediate_exit covers that, and the re-kick covers a signal that came too early.
             stop()
             usleep(1000)
+            waited += 1
+            if waited >= timeoutMilliseconds {
+                pthread_detach(thread)
+                started = false
+                return false
+            }
         }
         pthread_join(thread, nil)
         started = false
+        return true
     }
 }

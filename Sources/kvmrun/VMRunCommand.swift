@@ -70,16 +70,15 @@ struct VMRunCommand: ParsableCommand {
 
     func run() throws {
         let timeline = BootTimeline()
-        let config: VMConfig
-        do {
-            let kernelBytes = try FileLoader.read(kernel, role: "kernel")
-            let initrdBytes = try initrd.map { path throws(FileLoader.Error) in try FileLoader.read(path, role: "initrd") }
-            config = VMConfig(kernel: kernelBytes, kernelPath: kernel, initrd: initrdBytes, commandLine: cmdline,
-                              cpus: cpus, memorySize: try SizeParser.parse(memory), console: try parseConsole(),
-                              bootTimer: bootTimer)
-        } catch {
-            fail("\(error)", status: 64)
+        // The files are opened here first so that a missing or unreadable one is a usage error
+        // (status 64) named before any VM exists; Machine reads them again while loading.
+        for (role, path) in [("kernel", kernel)] + (initrd.map { [("initrd", $0)] } ?? []) where access(path, R_OK) != 0 {
+            let reason = errno == ENOENT ? "no such file" : "cannot be read (\(errno == EACCES ? "permission denied" : "errno \(errno)"))"
+            fail("\(role) \(path): \(reason)", status: 64)
         }
+        let config = VMConfig(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, cpus: cpus,
+                              memorySize: (try? SizeParser.parse(memory)) ?? 0, console: try parseConsole(),
+                              bootTimer: bootTimer)
         let outcome: MachineExit
         do {
             let machine = try Machine(config: config, timeline: timeline, log: { message in printError(message) })
@@ -88,6 +87,9 @@ struct VMRunCommand: ParsableCommand {
             fail("\(error)", status: 2)
         }
         if outcome != .guestShutdown { printError(outcome.description) }
+        if bootTimer && timeline.time(of: .bootTimer) == 0 {
+            printError(timeline.report + " (the guest never wrote the boot timer)")
+        }
         throw ExitCode(outcome.exitStatus)
     }
 }

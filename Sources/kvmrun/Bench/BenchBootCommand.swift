@@ -80,9 +80,12 @@ struct BenchBootCommand: ParsableCommand {
         print(kvmrun.line(\.firstRun))
         print("kvmrun process start to guest boot-timer write, ms")
         print(kvmrun.line(\.bootTimer))
-        print("VMM resident memory outside guest RAM, MiB")
+        print("VMM resident memory outside guest RAM (RSS, including shared executable/library pages), MiB")
         print(kvmrun.line(\.residentMiB))
         if compare == "qemu" { print(peer.line(\.residentMiB)) }
+        print("VMM anonymous resident memory outside guest RAM (this process alone), MiB")
+        print(kvmrun.line(\.anonymousMiB))
+        if compare == "qemu" { print(peer.line(\.anonymousMiB)) }
         if kvmrun.failures > 0 || peer.failures > 0 {
             print("failed runs: kvmrun \(kvmrun.failures), qemu \(peer.failures)")
             throw ExitCode(1)
@@ -100,8 +103,9 @@ struct BenchBootCommand: ParsableCommand {
         }
         if let seen = child.waitForStdout(containing: Self.marker, timeoutMilliseconds: timeout * 1000) {
             sample.bootToInit = Double(seen - child.spawnedAt) / 1_000_000
-            if let bytes = ProcessMemory.residentOutsideGuest(pid: child.pid, guestMemory: guestMemory) {
-                sample.residentMiB = Double(bytes) / Double(1 << 20)
+            if let reading = ProcessMemory.residentOutsideGuest(pid: child.pid, guestMemory: guestMemory) {
+                sample.residentMiB = Double(reading.resident) / Double(1 << 20)
+                sample.anonymousMiB = Double(reading.anonymous) / Double(1 << 20)
             }
         } else {
             sample.error = "no \(Self.marker) within \(timeout) s"
@@ -130,6 +134,7 @@ struct Sample {
     var firstRun: Double?
     var bootTimer: Double?
     var residentMiB: Double?
+    var anonymousMiB: Double?
     var error: String?
 
     var summary: String {
@@ -137,7 +142,7 @@ struct Sample {
         var parts = ["boot-to-init \(format(bootToInit))ms"]
         if let firstRun { parts.append("first KVM_RUN \(format(firstRun))ms") }
         if let bootTimer { parts.append("boot timer \(format(bootTimer))ms") }
-        parts.append("RSS outside guest \(format(residentMiB))MiB")
+        parts.append("RSS outside guest \(format(residentMiB))MiB (anonymous \(format(anonymousMiB))MiB)")
         return parts.joined(separator: ", ")
     }
 }

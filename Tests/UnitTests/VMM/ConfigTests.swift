@@ -35,9 +35,9 @@ struct ConfigTests {
 
     @Test("the panic flag is always on the guest command line")
     func commandLine() {
-        let config = VMConfig(kernel: [], kernelPath: "k", initrd: nil, commandLine: "console=ttyS0")
+        let config = VMConfig(kernelPath: "k", commandLine: "console=ttyS0")
         #expect(config.effectiveCommandLine == "console=ttyS0 reboot=panic_warm")
-        let defaults = VMConfig(kernel: [], kernelPath: "k", initrd: nil)
+        let defaults = VMConfig(kernelPath: "k")
         #expect(defaults.effectiveCommandLine.hasPrefix(VMConfig.defaultCommandLine))
     }
 
