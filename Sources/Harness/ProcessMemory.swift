@@ -37,7 +37,8 @@ public enum ProcessMemory {
         UInt64(String(line.drop { $0 != " " }.filter { $0.isNumber })) ?? 0
     }
 
-    static func readSmall(_ path: String) -> String? {
+    /// Reads a small text file (a /proc file, a console log) whole; nil if it cannot be read.
+    public static func readSmall(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -33,6 +33,7 @@ public enum KVMError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 }
 
+@discardableResult
 @inline(__always)
 func kvmCall<T: BinaryInteger>(_ name: @autoclosure () -> String, _ body: () -> T) throws(KVMError) -> T {
     do {

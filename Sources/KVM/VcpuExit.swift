@@ -123,6 +123,7 @@ public struct PortIO: @unchecked Sendable {
     }
 
     /// Runs `body` on the data of access `index` (`size` bytes).
+    @discardableResult
     public func withData<R>(access index: Int = 0, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         precondition(index < count, "port I/O access index out of range")
         // SAFETY: index < count and data holds size * count bytes.
@@ -146,6 +147,7 @@ public struct MMIOAccess: @unchecked Sendable {
     }
 
     /// Runs `body` on the access's 1 to 8 data bytes.
+    @discardableResult
     public func withData<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(data)
     }
