@@ -23,8 +23,12 @@ let package = Package(
         .target(name: "Memory", dependencies: ["Sys"]),
         // Emulated devices on the I/O and MMIO buses: 8250 UART, i8042, boot timer.
         .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
+        // Virtio: split virtqueues, the virtio-mmio transport, and the devices behind it.
+        .target(name: "Virtio", dependencies: ["Memory", "Devices", "Sys", "CKVM"]),
+        // A test double that plays the guest's virtio driver, for device unit tests.
+        .target(name: "VirtioTesting", dependencies: ["Virtio", "Memory", "Devices"]),
         // Machine assembly: x86 boot (bzImage/ELF, zero page, e820, MP table), vCPU threads.
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "CKVM", "Sys"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys"]),
         // Child processes and /proc readings for the benchmarks and the end-to-end tests.
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
         .executableTarget(
@@ -32,7 +36,7 @@ let package = Package(
             dependencies: ["VMM", "Harness", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
-        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "kvmrun"]),
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <termios.h>
+#include <sys/random.h>
 
 int kvmrun_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 
@@ -128,3 +129,7 @@ void kvmrun_terminal_restore(int fd) {
 }
 
 uint8_t *kvmrun_run_mmio_data(struct kvm_run *run) { return run->mmio.data; }
+
+void kvmrun_memory_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+long kvmrun_getrandom(void *buffer, size_t length) { return (long)getrandom(buffer, length, 0); }

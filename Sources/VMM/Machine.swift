@@ -7,6 +7,7 @@ import KVM
 import Memory
 import Synchronization
 import Sys
+import Virtio
 
 /// A whole microVM: KVM objects, guest RAM, legacy devices and vCPU threads, built from a
 /// `VMConfig` and run until the guest shuts down, fails, or a signal stops it.
@@ -37,6 +38,8 @@ public final class Machine: @unchecked Sendable {
     let ports = Bus()
     let mmio = Bus()
     let serial: Serial8250
+    let virtio = VirtioSlots()
+    let rng: RngDevice
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
     private var threads: [VcpuThread] = []
@@ -71,7 +74,12 @@ public final class Machine: @unchecked Sendable {
                                    size: region.size, hostAddress: region.hostAddress)
         }
 
-        bootSetup = try Machine.load(config, into: memory)
+        // Virtio devices first: their windows go on the kernel command line.
+        let log = self.log
+        rng = RngDevice()
+        _ = try virtio.attach(rng, name: "virtio-rng", vm: vm, memory: memory, mmio: mmio, log: log)
+
+        bootSetup = try Machine.load(config, extraCommandLine: virtio.commandLine, into: memory)
         try memory.store(Machine.rebootFlagUnset, at: Machine.rebootFlagAddress)
         timeline.mark(.kernelLoaded)
 
@@ -122,10 +130,11 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Reads the kernel and initrd and loads them; the file contents are released on return.
-    static func load(_ config: VMConfig, into memory: GuestMemory) throws -> BootSetup {
+    static func load(_ config: VMConfig, extraCommandLine: String, into memory: GuestMemory) throws -> BootSetup {
         let kernel = try FileLoader.read(config.kernelPath, role: "kernel")
         let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try FileLoader.read(path, role: "initrd") }
-        return try loadLinux(BootConfig(kernel: kernel, initrd: initrd, commandLine: config.effectiveCommandLine,
+        let commandLine = extraCommandLine.isEmpty ? config.effectiveCommandLine : config.effectiveCommandLine + " " + extraCommandLine
+        return try loadLinux(BootConfig(kernel: kernel, initrd: initrd, commandLine: commandLine,
                                         cpus: config.cpus), into: memory)
     }
 
@@ -179,6 +188,7 @@ public final class Machine: @unchecked Sendable {
             }
         }
         try loop.subscribe(fd: stopEvent.raw) { _ in loop.stop() }
+        try virtio.subscribe(to: loop)
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }

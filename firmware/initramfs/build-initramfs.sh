@@ -37,6 +37,20 @@ chmod 755 bin/busybox
 done
 cp "$init" init
 chmod 755 init
+# Guest-side test scripts (run by /init for kvmrun.script=NAME) and static helper programs.
+initramfs_dir=$(cd "$(dirname "$init")" && pwd)
+mkdir -p tests
+for script in "$initramfs_dir"/tests/*.sh; do
+    [ -e "$script" ] || continue
+    cp "$script" tests/
+    chmod 755 "tests/$(basename "$script")"
+done
+if [ -n "${KVMRUN_GUEST_TOOLS:-}" ]; then
+    for tool in $KVMRUN_GUEST_TOOLS; do
+        cp "$tool" usr/bin/
+        chmod 755 "usr/bin/$(basename "$tool")"
+    done
+fi
 echo "root:x:0:0:root:/root:/bin/sh" > etc/passwd
 echo "root:x:0:" > etc/group
 chmod 1777 tmp

@@ -116,6 +116,10 @@ void kvmrun_terminal_restore(int fd);
 /// The 8 data bytes of an MMIO exit inside the kvm_run mapping (Swift sees the anonymous union
 /// member only as a copy, so the address comes from here).
 uint8_t *kvmrun_run_mmio_data(struct kvm_run *run);
+/// getrandom(2) with flags 0: returns bytes written or -1 with errno.
+long kvmrun_getrandom(void *buffer, size_t length);
+/// A full memory fence (for publishing virtqueue entries to the guest in order).
+void kvmrun_memory_fence(void);
 /// Monotonic clock in nanoseconds.
 uint64_t kvmrun_monotonic_ns(void);
 /// Monotonic time, in nanoseconds, at which the executable's constructors ran (process start).

@@ -1,0 +1,150 @@
+import CKVM
+import Memory
+
+/// A split virtqueue (virtio 1.x, 2.7) as plain state; guest memory is passed into each call.
+/// Nothing read from the guest is trusted: ring indexes, descriptor indexes, addresses and
+/// lengths are checked before use, and a whole chain is validated before any of it is handed to
+/// the device. A violation throws `VirtioDeviceError`; the transport then marks the device
+/// NEEDS_RESET.
+public struct Queue: Sendable {
+    static let descriptorSize: UInt64 = 16
+    static let flagNext: UInt16 = 1
+    static let flagWrite: UInt16 = 2
+    static let flagIndirect: UInt16 = 4
+    static let availNoInterrupt: UInt16 = 1
+
+    public let maxSize: UInt16
+    public var size: UInt16
+    public var ready = false
+    public var descriptorTable = GuestAddress(0)
+    public var availableRing = GuestAddress(0)
+    public var usedRing = GuestAddress(0)
+    public private(set) var nextAvailable: UInt16 = 0
+    public private(set) var nextUsed: UInt16 = 0
+
+    public init(maxSize: UInt16) {
+        self.maxSize = maxSize
+        self.size = maxSize
+    }
+
+    /// Back to the state after device reset.
+    public mutating func reset() {
+        self = Queue(maxSize: maxSize)
+    }
+
+    /// Checks size and ring placement once, at activation.
+    public func validate(in memory: GuestMemory) throws(VirtioDeviceError) {
+        guard ready else { throw VirtioDeviceError("queue is not ready") }
+        guard size > 0, size <= maxSize, size & (size - 1) == 0 else {
+            throw VirtioDeviceError("queue size \(size) is not a power of two in 1...\(maxSize)")
+        }
+        let count = UInt64(size)
+        let areas: [(String, GuestAddress, UInt64, UInt64)] = [
+            ("descriptor table", descriptorTable, Queue.descriptorSize * count, 16),
+            ("available ring", availableRing, 6 + 2 * count, 2),
+            ("used ring", usedRing, 6 + 8 * count, 4),
+        ]
+        for (name, address, length, alignment) in areas {
+            guard address.raw % alignment == 0 else {
+                throw VirtioDeviceError("\(name) at \(address) is not \(alignment)-byte aligned")
+            }
+            guard memory.isValid(address, length: length) else {
+                throw VirtioDeviceError("\(name) at \(address)+\(length) is outside guest RAM")
+            }
+        }
+    }
+
+    /// The next available descriptor chain, validated whole, or nil when the driver has made
+    /// nothing new available.
+    public mutating func pop(_ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain? {
+        let availableIndex = try load(UInt16.self, memory, availableRing + 2, "available ring index")
+        let pending = availableIndex &- nextAvailable
+        if pending == 0 { return nil }
+        guard pending <= size else {
+            throw VirtioDeviceError("driver published \(pending) buffers in a queue of \(size)")
+        }
+        // Read the ring entry only after the index (x86 keeps loads ordered; the fence keeps the
+        // compiler from hoisting it).
+        kvmrun_memory_fence()
+        let slot = UInt64(nextAvailable % size)
+        let head = try load(UInt16.self, memory, availableRing + 4 + 2 * slot, "available ring entry")
+        let chain = try readChain(head: head, memory)
+        nextAvailable &+= 1
+        return chain
+    }
+
+    /// Puts chain `head` on the used ring with `length` bytes written by the device.
+    public mutating func addUsed(_ memory: GuestMemory, head: UInt16, length: UInt32) throws(VirtioDeviceError) {
+        guard head < size else { throw VirtioDeviceError("used element head \(head) out of range") }
+        let slot = UInt64(nextUsed % size)
+        let element = usedRing + 4 + 8 * slot
+        try store(UInt32(head), memory, element, "used ring element")
+        try store(length, memory, element + 4, "used ring element")
+        // The element must be visible before the index that publishes it.
+        kvmrun_memory_fence()
+        nextUsed &+= 1
+        try store(nextUsed, memory, usedRing + 2, "used ring index")
+    }
+
+    /// True when the driver asked not to be interrupted for used buffers.
+    public func interruptsSuppressed(_ memory: GuestMemory) -> Bool {
+        let flags = (try? memory.load(UInt16.self, at: availableRing)) ?? 0
+        return flags & Queue.availNoInterrupt != 0
+    }
+
+    /// Walks and checks a chain: indexes in range, no loops (at most `size` descriptors), every
+    /// buffer inside guest RAM, no indirect descriptors (not negotiated), device-writable
+    /// descriptors only after the readable ones.
+    func readChain(head: UInt16, _ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain {
+        var descriptors: [Descriptor] = []
+        var index = head
+        var sawWritable = false
+        while true {
+            guard index < size else {
+                throw VirtioDeviceError("descriptor index \(index) out of range (queue size \(size))")
+            }
+            guard descriptors.count < Int(size) else {
+                throw VirtioDeviceError("descriptor chain from \(head) is longer than the queue (loop?)")
+            }
+            let base = descriptorTable + Queue.descriptorSize * UInt64(index)
+            let address = try load(UInt64.self, memory, base, "descriptor")
+            let length = try load(UInt32.self, memory, base + 8, "descriptor")
+            let flags = try load(UInt16.self, memory, base + 12, "descriptor")
+            let next = try load(UInt16.self, memory, base + 14, "descriptor")
+            guard flags & Queue.flagIndirect == 0 else {
+                throw VirtioDeviceError("descriptor \(index) is indirect, which was not negotiated")
+            }
+            let writable = flags & Queue.flagWrite != 0
+            if writable {
+                sawWritable = true
+            } else if sawWritable {
+                throw VirtioDeviceError("descriptor \(index) is device-readable after a device-writable one")
+            }
+            guard memory.isValid(GuestAddress(address), length: UInt64(length)) else {
+                throw VirtioDeviceError("descriptor \(index) buffer 0x\(String(address, radix: 16))+\(length) is outside guest RAM")
+            }
+            descriptors.append(Descriptor(address: GuestAddress(address), length: length, isWriteOnly: writable))
+            guard flags & Queue.flagNext != 0 else { break }
+            index = next
+        }
+        return DescriptorChain(head: head, descriptors: descriptors)
+    }
+
+    private func load<T: BitwiseCopyable>(_ type: T.Type, _ memory: GuestMemory, _ address: GuestAddress,
+                                          _ what: String) throws(VirtioDeviceError) -> T {
+        do {
+            return try memory.load(T.self, at: address)
+        } catch {
+            throw VirtioDeviceError("\(what) at \(address) is outside guest RAM")
+        }
+    }
+
+    private func store<T: BitwiseCopyable>(_ value: T, _ memory: GuestMemory, _ address: GuestAddress,
+                                           _ what: String) throws(VirtioDeviceError) {
+        do {
+            try memory.store(value, at: address)
+        } catch {
+            throw VirtioDeviceError("\(what) at \(address) is outside guest RAM")
+        }
+    }
+}
