@@ -32,14 +32,14 @@ public final class Machine: @unchecked Sendable {
     public let config: VMConfig
     public let timeline: BootTimeline
     public let memory: GuestMemory
-    public private(set) var bootSetup: BootSetup
+    public private(set) var bootSetup: BootSetup?
     let kvm: KVMSystem
     let vm: VirtualMachine
     let ports = Bus()
     let mmio = Bus()
     let serial: Serial8250
     let virtio = VirtioSlots()
-    let rng: RngDevice
+    let rng = RngDevice()
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
     private var threads: [VcpuThread] = []
@@ -73,15 +73,6 @@ public final class Machine: @unchecked Sendable {
             try vm.setMemoryRegion(slot: UInt32(slot), guestAddress: region.guestBase.raw,
                                    size: region.size, hostAddress: region.hostAddress)
         }
-
-        // Virtio devices first: their windows go on the kernel command line.
-        let log = self.log
-        rng = RngDevice()
-        _ = try virtio.attach(rng, name: "virtio-rng", vm: vm, memory: memory, mmio: mmio, log: log)
-
-        bootSetup = try Machine.load(config, extraCommandLine: virtio.commandLine, into: memory)
-        try memory.store(Machine.rebootFlagUnset, at: Machine.rebootFlagAddress)
-        timeline.mark(.kernelLoaded)
 
         stopEvent = FileDescriptor(try sys("eventfd for the stop signal") { kvmrun_eventfd() })
 
@@ -118,11 +109,23 @@ public final class Machine: @unchecked Sendable {
                             base: BootTimer.defaultAddress, length: BootTimer.length)
         }
 
+        // Virtio devices before the kernel: their windows go on its command line.
+        _ = try virtio.attach(rng, name: "virtio-rng", vm: vm, memory: memory, mmio: mmio, log: log)
+        try attachBlockDevices()
+        try attachNetDevices()
+        try attachVsockDevices()
+        try attachMemDevices()
+
+        let setup = try Machine.load(config, extraCommandLine: virtio.commandLine, into: memory)
+        bootSetup = setup
+        try memory.store(Machine.rebootFlagUnset, at: Machine.rebootFlagAddress)
+        timeline.mark(.kernelLoaded)
+
         let supported = try kvm.supportedCPUID()
         for id in 0..<config.cpus {
             let vcpu = try vm.createVCPU(id: UInt32(id))
             try VcpuSetup.configure(vcpu, supportedCPUID: supported, vcpuCount: config.cpus)
-            if id == 0 { try VcpuSetup.setBootRegisters(vcpu, bootSetup.cpu) }
+            if id == 0 { try VcpuSetup.setBootRegisters(vcpu, setup.cpu) }
             threads.append(VcpuThread(vcpu: vcpu) { [unowned self] vcpu, shouldStop in
                 self.vcpuLoop(vcpu, shouldStop: shouldStop)
             })
@@ -189,6 +192,7 @@ public final class Machine: @unchecked Sendable {
         }
         try loop.subscribe(fd: stopEvent.raw) { _ in loop.stop() }
         try virtio.subscribe(to: loop)
+        try startAPI(on: loop)
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }

@@ -22,6 +22,7 @@ public struct VMConfig: Sendable {
     public var memorySize: UInt64
     public var console: ConsoleTarget
     public var bootTimer: Bool
+    public var devices = DeviceOptions()
 
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String? = nil,
                 cpus: Int = 1, memorySize: UInt64 = 128 << 20, console: ConsoleTarget = .stdio,

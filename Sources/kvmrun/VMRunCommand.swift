@@ -44,18 +44,42 @@ struct VMRunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Serial console: stdio, file:PATH or none.", valueName: "target"))
     var console: String = "stdio"
 
+    @Option(name: .long, help: ArgumentHelp("A virtio-blk disk: path=FILE[,readonly=on|off][,id=NAME]. Repeatable.", valueName: "spec"))
+    var disk: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A virtio-net device on a TAP: tap=NAME[,mac=XX:XX:XX:XX:XX:XX]. Repeatable.", valueName: "spec"))
+    var net: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A virtio-vsock device: cid=N,uds=PATH (Firecracker-style hybrid vsock).", valueName: "spec"))
+    var vsock: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve the control API (HTTP/1.1 + JSON) on this Unix socket.", valueName: "path"))
+    var apiSocket: String?
+
     @Flag(name: .long, help: "Report boot times when the guest writes the boot timer (MMIO 0xd0000000).")
     var bootTimer = false
 
     func validate() throws {
         guard cpus >= 1 else { throw ValidationError("--cpus must be at least 1 (got \(cpus))") }
         guard cpus <= 254 else { throw ValidationError("--cpus \(cpus) is above the 254 vCPUs kvmrun supports") }
-        do {
-            _ = try SizeParser.parse(memory)
-        } catch {
-            throw ValidationError("--memory: \(error)")
-        }
         _ = try parseConsole()
+        _ = try parseDevices()
+    }
+
+    /// The virtio device options and the boot RAM size; errors are usage errors naming the option.
+    func parseDevices() throws -> (memory: UInt64, devices: DeviceOptions) {
+        do {
+            var devices = DeviceOptions()
+            let (ram, hotplug) = try HotplugOption.parseMemory(memory)
+            devices.hotplug = hotplug
+            devices.disks = try disk.enumerated().map { (index, text) throws(VMMError) in try DiskOption.parse(text, index: index) }
+            devices.nets = try net.enumerated().map { (index, text) throws(VMMError) in try NetOption.parse(text, index: index) }
+            devices.vsock = try vsock.map { (text) throws(VMMError) in try VsockOption.parse(text) }
+            devices.apiSocket = apiSocket
+            return (ram, devices)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     func parseConsole() throws -> ConsoleTarget {
@@ -76,9 +100,10 @@ struct VMRunCommand: ParsableCommand {
             let reason = errno == ENOENT ? "no such file" : "cannot be read (\(errno == EACCES ? "permission denied" : "errno \(errno)"))"
             fail("\(role) \(path): \(reason)", status: 64)
         }
-        let config = VMConfig(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, cpus: cpus,
-                              memorySize: (try? SizeParser.parse(memory)) ?? 0, console: try parseConsole(),
-                              bootTimer: bootTimer)
+        let (ramSize, devices) = try parseDevices()
+        var config = VMConfig(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, cpus: cpus,
+                              memorySize: ramSize, console: try parseConsole(), bootTimer: bootTimer)
+        config.devices = devices
         let outcome: MachineExit
         do {
             let machine = try Machine(config: config, timeline: timeline, log: { message in printError(message) })
