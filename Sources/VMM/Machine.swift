@@ -43,6 +43,9 @@ public final class Machine: @unchecked Sendable {
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
     private var threads: [VcpuThread] = []
+    /// Devices with host-side file descriptors (a TAP, sockets) add their event-loop
+    /// subscriptions here while being attached; `run()` calls each once its loop exists.
+    var loopSubscribers: [(EventLoop) throws -> Void] = []
     private let stopEvent: FileDescriptor
     private let stopRequest = Mutex<StopRequest?>(nil)
     private let log: @Sendable (String) -> Void
@@ -192,6 +195,7 @@ public final class Machine: @unchecked Sendable {
         }
         try loop.subscribe(fd: stopEvent.raw) { _ in loop.stop() }
         try virtio.subscribe(to: loop)
+        for subscribe in loopSubscribers { try subscribe(loop) }
         try startAPI(on: loop)
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
