@@ -15,6 +15,8 @@ let package = Package(
     targets: [
         // C shim over <linux/kvm.h>: ioctl numbers as constants, a few helpers. No logic.
         .target(name: "CKVM", path: "CSources/CKVM"),
+        // C shim for TAP devices (/dev/net/tun ioctls).
+        .target(name: "CTap", path: "CSources/CTap"),
         // /dev/kvm, VM and vCPU file descriptors, exits, syscall helper.
         // errno-reading syscall helper and owned file descriptors, shared by the layers above.
         .target(name: "Sys"),
@@ -24,7 +26,7 @@ let package = Package(
         // Emulated devices on the I/O and MMIO buses: 8250 UART, i8042, boot timer.
         .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
         // Virtio: split virtqueues, the virtio-mmio transport, and the devices behind it.
-        .target(name: "Virtio", dependencies: ["Memory", "Devices", "Sys", "CKVM"]),
+        .target(name: "Virtio", dependencies: ["Memory", "Devices", "Sys", "CKVM", "CTap"]),
         // A test double that plays the guest's virtio driver, for device unit tests.
         .target(name: "VirtioTesting", dependencies: ["Virtio", "Memory", "Devices"]),
         // Machine assembly: x86 boot (bzImage/ELF, zero page, e820, MP table), vCPU threads.

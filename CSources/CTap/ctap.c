@@ -1,0 +1,2 @@
+// See include/ctap.h.
+#include "ctap.h"
