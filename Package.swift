@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "Harness", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),

@@ -133,3 +133,5 @@ uint8_t *kvmrun_run_mmio_data(struct kvm_run *run) { return run->mmio.data; }
 void kvmrun_memory_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 long kvmrun_getrandom(void *buffer, size_t length) { return (long)getrandom(buffer, length, 0); }
+
+void kvmrun_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -118,6 +118,8 @@ void kvmrun_terminal_restore(int fd);
 uint8_t *kvmrun_run_mmio_data(struct kvm_run *run);
 /// getrandom(2) with flags 0: returns bytes written or -1 with errno.
 long kvmrun_getrandom(void *buffer, size_t length);
+/// Makes stdout line-buffered (progress output through pipes).
+void kvmrun_stdout_line_buffered(void);
 /// A full memory fence (for publishing virtqueue entries to the guest in order).
 void kvmrun_memory_fence(void);
 /// Monotonic clock in nanoseconds.

@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKVM
 import Harness
 import VMM
 
@@ -44,6 +45,8 @@ struct BenchBootCommand: ParsableCommand {
     }
 
     func run() throws {
+        // One line per run as it happens, also when stdout is a pipe.
+        kvmrun_stdout_line_buffered()
         let memoryBytes = try SizeParser.parse(memory)
         let selfPath = executablePath()
         var kvmrun = Series(name: "kvmrun")
