@@ -80,3 +80,9 @@ public func readConfigBytes(_ config: [UInt8], offset: Int, into data: UnsafeMut
         data[index] = source >= 0 && source < config.count ? config[source] : 0
     }
 }
+
+/// A device that keeps counters (requests, bytes, errors) for the control API's device report.
+public protocol CountingDevice {
+    /// Counter name → value, e.g. `["read_bytes": 4096]`. Read from any thread.
+    var counters: [String: UInt64] { get }
+}
