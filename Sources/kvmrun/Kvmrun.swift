@@ -24,7 +24,7 @@ struct VMCommand: ParsableCommand {
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks that print figures (boot latency, VMM memory).",
-        subcommands: [BenchBootCommand.self]
+        abstract: "Benchmarks that print figures (boot latency, VMM memory, I/O throughput).",
+        subcommands: [BenchBootCommand.self, BenchIOCommand.self]
     )
 }
