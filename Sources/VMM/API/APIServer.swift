@@ -101,18 +101,22 @@ final class APIServer {
 
     private func readRequest(_ client: Client) {
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var ended = false
         while true {
             // SAFETY: reads at most chunk.count bytes into the local buffer.
             let count = read(client.fd.raw, &chunk, chunk.count)
             if count < 0 && errno == EINTR { continue }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
-            guard count > 0 else { drop(client); return }  // end of input or error before a whole request
+            // End of input (a client may shut down its sending side after the request) or an error.
+            guard count > 0 else { ended = true; break }
             client.input += chunk[0..<count]
             if client.input.count > HTTPRequestParser.maxRequestBytes { break }
         }
         switch HTTPRequestParser.parse(client.input) {
         case .incomplete:
-            if client.input.count > HTTPRequestParser.maxRequestBytes {
+            if ended {
+                drop(client)  // gone before sending a whole request: nobody to answer
+            } else if client.input.count > HTTPRequestParser.maxRequestBytes {
                 respond(client, APIHandler.fault(HTTPError(413, "request larger than \(HTTPRequestParser.maxRequestBytes) bytes")))
             }
         case let .failed(error):

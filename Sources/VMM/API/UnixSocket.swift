@@ -73,7 +73,6 @@ public enum UnixSocket {
             umask(previous)
             if case let .failure(error)? = result { throw error }
             bound = true
-            try sys("chmod 0600 \(path)") { chmod(path, 0o600) }
             try sys("listen on \(path)") { Glibc.listen(fd.raw, 16) }
             var info = stat()
             try sys("stat \(path)") { stat(path, &info) }

@@ -68,11 +68,19 @@ struct APIServerTests {
             (oversize, 413),
             ([UInt8](repeating: 0x41, count: 9000), 431),
         ]
-        let clients = try exchanges.map { try RawClient(path, $0.0) }
+        var clients = try exchanges.map { try RawClient(path, $0.0) }
+        // A client that shuts down its sending side after the request still gets the reply.
+        let halfClosed = try RawClient(path, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8))
+        shutdown(halfClosed.fd.raw, Int32(SHUT_WR))
+        clients.append(halfClosed)
+        // One that leaves mid-request is dropped without harm.
+        let gone = try RawClient(path, Array("GET /vm HTTP/1.1\r\nHo".utf8))
+        gone.fd.close()
         try run(loop) {
             clients.forEach { $0.poll() }
             return clients.allSatisfy(\.done)
         }
+        #expect(halfClosed.status == 200)
         for (client, (_, status)) in zip(clients, exchanges) {
             #expect(client.status == status, "reply: \(String(decoding: client.reply.prefix(200), as: UTF8.self))")
         }
