@@ -86,7 +86,7 @@ struct APITests {
         #expect(access(socket, F_OK) != 0, "the socket is still there after the VM exited")
     }
 
-    @Test("a second VM cannot take a live socket; Ctrl-Alt-Del is refused with the reason; shutdown ends a paused VM with 0")
+    @Test("a second VM cannot take a live socket; Ctrl-Alt-Del, memory and drive requests the VM cannot serve are 400s; shutdown ends a paused VM with 0")
     func shutdownWhilePaused() throws {
         let socket = E2E.temporaryPath("api-shutdown.sock")
         defer { unlink(socket) }
@@ -99,6 +99,11 @@ struct APITests {
         #expect(keys.status == 1)
         #expect(keys.stderr.contains("400") && keys.stderr.contains("keyboard"), "stderr: \(keys.stderr)")
 
+        // Requests the VMM refuses (no hotplug region, no such drive) are 400s the client reports.
+        for arguments in [["memory"], ["memory", "--size", "64M"], ["drive", "--id", "nosuch", "--path", "/nonexistent.img"]] {
+            let refused = try APITests.client(arguments, socket: socket)
+            #expect(refused.status == 1 && refused.stderr.contains(": 400 Bad Request: "), "\(arguments): \(refused.stderr)")
+        }
         #expect(try APITests.client(["pause"], socket: socket).status == 0)
         let shutdown = try APITests.client(["shutdown"], socket: socket)
         #expect(shutdown.status == 0, "stderr: \(shutdown.stderr)")

@@ -150,6 +150,7 @@ public enum HTTPResponseParser {
             if name.lowercased() == "content-length" { length = Int(value) }
         }
         let bodyStart = headerEnd + 4
+        if let length, length < 0 { return nil }
         let end = length.map { bodyStart + $0 } ?? bytes.count
         guard end <= bytes.count else { return nil }
         return HTTPResponse(status: status, headers: headers, body: Array(bytes[bodyStart..<end]))

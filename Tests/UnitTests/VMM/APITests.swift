@@ -105,6 +105,41 @@ struct HTTPParserTests {
         #expect(error.status == 400)
     }
 
+    @Test("random bytes and mutated requests never crash either parser; a whole request fits its buffer")
+    func hostileBytes() {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return seed >> 33
+        }
+        let valid = request("PATCH /drives/root HTTP/1.1\r\nContent-Length: 24\r\n\r\n{\"path_on_host\": \"/a\"}")
+        let alphabet = request("\r\n :/{}\"0123456789-GETPATCHContent-Length") + [0, 0x7F, 0xFF]
+        var completes = 0
+        for round in 0..<3000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = valid
+                for _ in 0..<(1 + Int(next() % 4)) {
+                    let index = Int(next() % UInt64(bytes.count))
+                    switch next() % 3 {
+                    case 0: bytes[index] = alphabet[Int(next() % UInt64(alphabet.count))]
+                    case 1: bytes.remove(at: index)
+                    default: bytes.insert(alphabet[Int(next() % UInt64(alphabet.count))], at: index)
+                    }
+                }
+            } else {
+                bytes = (0..<Int(next() % 200)).map { _ in alphabet[Int(next() % UInt64(alphabet.count))] }
+            }
+            if case let .complete(_, length) = HTTPRequestParser.parse(bytes) {
+                completes += 1
+                #expect(length <= bytes.count)
+            }
+            _ = HTTPResponseParser.parse(bytes)
+        }
+        #expect(completes > 0, "no mutated request survived: the mutations are too coarse to test anything")
+        #expect(HTTPResponseParser.parse(request("HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nabc")) == nil)
+    }
+
     @Test("responses serialize with Content-Length and Connection: close; the client parser reads them back")
     func responses() {
         let response = APIHandler.fault(HTTPError(405, "nope", allowed: ["GET"]))
