@@ -69,6 +69,7 @@ struct APITests {
         }
         let metrics = try APITests.client(["metrics"], socket: socket)
         #expect(metrics.status == 0 && metrics.stdout.contains(#""vcpus":[{"exits":"#), "metrics: \(metrics.stdout) \(metrics.stderr)")
+        #expect(metrics.stdout.contains(#""virtio-rng":{"bytes_served":"#), "metrics: \(metrics.stdout)")
 
         _ = vm.waitForStdout(containing: "NOT-IN-THE-CONSOLE", timeoutMilliseconds: 2000)
         #expect(vm.stdoutText.count == before,
