@@ -27,6 +27,8 @@ public final class Machine: @unchecked Sendable {
         case reset(fromController: Bool)
         case crash
         case failure(String)
+        /// The control API asked for a shutdown (`PUT /actions` Shutdown).
+        case shutdownRequested
     }
 
     public let config: VMConfig
@@ -42,13 +44,14 @@ public final class Machine: @unchecked Sendable {
     let rng = RngDevice()
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
-    private var threads: [VcpuThread] = []
+    /// The vCPU threads (the control API pauses and resumes them).
+    var threads: [VcpuThread] = []
     /// Devices with host-side file descriptors (a TAP, sockets) add their event-loop
     /// subscriptions here while being attached; `run()` calls each once its loop exists.
     var loopSubscribers: [(EventLoop) throws -> Void] = []
     private let stopEvent: FileDescriptor
     private let stopRequest = Mutex<StopRequest?>(nil)
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
 
     public init(config: VMConfig, timeline: BootTimeline = BootTimeline(),
                 log: @escaping @Sendable (String) -> Void) throws {
@@ -196,7 +199,8 @@ public final class Machine: @unchecked Sendable {
         try loop.subscribe(fd: stopEvent.raw) { _ in loop.stop() }
         try virtio.subscribe(to: loop)
         for subscribe in loopSubscribers { try subscribe(loop) }
-        try startAPI(on: loop)
+        let api = try startAPI(on: loop)
+        defer { api?.close() }
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }
@@ -222,6 +226,9 @@ public final class Machine: @unchecked Sendable {
             return .guestPanic
         case let .failure(reason):
             return .failure(reason)
+        case .shutdownRequested:
+            log("shutdown requested through the control API")
+            return .guestShutdown
         case nil:
             return .failure("the VM stopped without a reason")
         }

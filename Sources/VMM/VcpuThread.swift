@@ -6,15 +6,21 @@ import KVM
 import Synchronization
 
 /// A vCPU's own OS thread (never the Swift concurrency pool) running KVM_RUN in a loop, as an
-/// explicit state machine: created → running → finished. `stop()` moves a running vCPU out of
-/// KVM_RUN promptly (immediate_exit plus a kick signal) and the loop then finishes.
+/// explicit state machine: created → running ⇄ paused → finished. `stop()` moves a running vCPU
+/// out of KVM_RUN promptly (immediate_exit plus a kick signal) and the loop then finishes;
+/// `pause()` kicks it out the same way and parks it in its `shouldStop` check until `resume()`.
 final class VcpuThread: @unchecked Sendable {
-    enum State: Equatable { case created, running, finished }
+    enum State: Equatable { case created, running, paused, finished }
 
     let vcpu: VCPU
     private let body: @Sendable (VCPU, _ shouldStop: () -> Bool) -> Void
     private let state = Mutex<State>(.created)
     private let stopRequested = Atomic<Bool>(false)
+    private let pauseRequested = Atomic<Bool>(false)
+    private let parking = Parking()
+    private let checkpoints = Atomic<UInt64>(0)
+    /// Runs on the vCPU thread each time it parks (set before `start()`).
+    var onParked: @Sendable () -> Void = {}
     private var thread = pthread_t()
     private var started = false
 
@@ -49,15 +55,54 @@ final class VcpuThread: @unchecked Sendable {
         _ = kvmrun_thread_sigmask_one(SIG_UNBLOCK, kvmrun_kick_signal())
         state.withLock { $0 = .running }
         // If stop() came before this thread ran, KVM_RUN must not block.
-        if stopRequested.load(ordering: .acquiring) { vcpu.requestImmediateExit() }
-        body(vcpu) { stopRequested.load(ordering: .acquiring) }
+        if stopRequested.load(ordering: .acquiring) || pauseRequested.load(ordering: .acquiring) {
+            vcpu.requestImmediateExit()
+        }
+        body(vcpu) { checkpoint() }
         state.withLock { $0 = .finished }
+    }
+
+    /// The body's `shouldStop`, called once per exit: parks here while a pause is requested.
+    private func checkpoint() -> Bool {
+        checkpoints.wrappingAdd(1, ordering: .relaxed)
+        if stopRequested.load(ordering: .acquiring) { return true }
+        guard pauseRequested.load(ordering: .acquiring) else { return false }
+        parking.withLock { wait in
+            guard pauseRequested.load(ordering: .acquiring), !stopRequested.load(ordering: .acquiring) else { return }
+            state.withLock { $0 = .paused }
+            onParked()
+            while pauseRequested.load(ordering: .acquiring) && !stopRequested.load(ordering: .acquiring) { wait() }
+            state.withLock { $0 = .running }
+        }
+        return stopRequested.load(ordering: .acquiring)
+    }
+
+    /// How many times the loop came back from KVM_RUN (one exit each, plus the first check).
+    var exitCount: UInt64 { checkpoints.load(ordering: .relaxed) }
+
+    var currentState: State { state.withLock { $0 } }
+
+    /// Asks the vCPU to park at its next exit and kicks it out of KVM_RUN. Safe from any thread.
+    func pause() {
+        pauseRequested.store(true, ordering: .releasing)
+        vcpu.requestImmediateExit()
+        if started && state.withLock({ $0 }) == .running {
+            _ = kvmrun_pthread_kill(UInt(thread), kvmrun_kick_signal())
+        }
+    }
+
+    /// Lets a parked vCPU run again (and cancels a pause it has not reached yet).
+    func resume() {
+        parking.withLock { _ in pauseRequested.store(false, ordering: .releasing) }
+        parking.wakeAll()
     }
 
     /// Asks the loop to finish and kicks it out of KVM_RUN. Safe from any thread, repeatable.
     func stop() {
         stopRequested.store(true, ordering: .releasing)
         vcpu.requestImmediateExit()
+        parking.withLock { _ in }
+        parking.wakeAll()
         if started && state.withLock({ $0 }) == .running {
             _ = kvmrun_pthread_kill(UInt(thread), kvmrun_kick_signal())
         }
@@ -86,4 +131,34 @@ final class VcpuThread: @unchecked Sendable {
         started = false
         return true
     }
+}
+
+/// A pthread mutex and condition variable, for parking paused vCPU threads (they must sleep in
+/// the kernel, not spin, and the Swift Mutex has no condition).
+final class Parking: @unchecked Sendable {
+    // SAFETY: heap-allocated once so the pthread objects never move; freed in deinit.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    /// Runs `body` holding the mutex; `body`'s argument waits on the condition (releasing the
+    /// mutex meanwhile).
+    func withLock<T>(_ body: (_ wait: () -> Void) -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body { pthread_cond_wait(condition, mutex) }
+    }
+
+    func wakeAll() { pthread_cond_broadcast(condition) }
 }

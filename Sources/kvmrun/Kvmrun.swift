@@ -17,7 +17,9 @@ struct VMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
         abstract: "Run and manage microVMs.",
-        subcommands: [VMRunCommand.self]
+        subcommands: [VMRunCommand.self, VMInfoCommand.self, VMPauseCommand.self, VMResumeCommand.self,
+                      VMMemoryCommand.self, VMDriveCommand.self, VMMetricsCommand.self, VMShutdownCommand.self,
+                      VMCtrlAltDelCommand.self]
     )
 }
 

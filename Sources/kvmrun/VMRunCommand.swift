@@ -64,6 +64,9 @@ struct VMRunCommand: ParsableCommand {
         guard cpus <= 254 else { throw ValidationError("--cpus \(cpus) is above the 254 vCPUs kvmrun supports") }
         _ = try parseConsole()
         _ = try parseDevices()
+        if let apiSocket, apiSocket.isEmpty || apiSocket.utf8.count > 107 {
+            throw ValidationError("--api-socket '\(apiSocket)': a Unix socket path must be 1 to 107 bytes")
+        }
     }
 
     /// The virtio device options and the boot RAM size; errors are usage errors naming the option.

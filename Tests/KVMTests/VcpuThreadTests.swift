@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CKVM
 import KVM
+import Memory
 import Testing
 @testable import VMM
 
@@ -31,6 +32,49 @@ struct VcpuThreadTests {
         thread.stop()
         #expect(thread.join(timeoutMilliseconds: 5000), "the vCPU thread did not leave KVM_RUN")
         #expect(entries.value >= 1)
+    }
+
+    /// `inc word [0x2000]; jmp short -6`: the guest counts forever at 0x2000 without exiting.
+    static let countingGuest: [UInt8] = [0xFF, 0x06, 0x00, 0x20, 0xEB, 0xFA]
+
+    /// Polls `condition` every millisecond for up to `milliseconds`; true once it holds.
+    func eventually(within milliseconds: Int = 10_000, _ condition: () -> Bool) -> Bool {
+        for _ in 0..<milliseconds {
+            if condition() { return true }
+            usleep(1000)
+        }
+        return condition()
+    }
+
+    @Test("pause() parks a spinning vCPU (its counter stops), resume() lets it count on, stop() ends a parked one")
+    func pauseResume() throws {
+        let guest = try RealModeGuest(code: VcpuThreadTests.countingGuest)
+        VcpuThread.installKickHandler()
+        let thread = VcpuThread(vcpu: guest.vcpu) { vcpu, shouldStop in
+            while !shouldStop() { _ = try? vcpu.runOnce() }
+        }
+        let parks = Counter()
+        thread.onParked = { parks.increment() }
+        let count = { (try? guest.memory.load(UInt16.self, at: GuestAddress(0x2000))) ?? 0 }
+        try thread.start()
+        #expect(eventually { count() > 0 }, "the guest never counted")
+
+        thread.pause()
+        #expect(eventually { thread.currentState == .paused }, "the vCPU did not park")
+        let frozen = count()
+        usleep(200_000)
+        #expect(count() == frozen, "the guest kept counting while paused")
+        #expect(parks.value == 1)
+
+        thread.resume()
+        #expect(eventually { count() != frozen }, "the guest did not count on after resume")
+        #expect(thread.currentState == .running)
+
+        thread.pause()
+        #expect(eventually { thread.currentState == .paused })
+        #expect(parks.value == 2)
+        thread.stop()
+        #expect(thread.join(timeoutMilliseconds: 5000), "a parked vCPU did not finish on stop()")
     }
 }
 
