@@ -71,7 +71,7 @@ public final class Tap: NetBackend, @unchecked Sendable {
             return creating ? "\(action): EBUSY, an interface of that name appeared meanwhile"
                 : "\(action): EBUSY, it is in use (another process has it open?)"
         case EINVAL:
-            return "\(action): EINVAL, \(name) is not a tap without multi-queue (a tun, or another kind of interface?)"
+            return "\(action): EINVAL (\(name) is not a single-queue tap: a tun, a multi-queue tap or another kind of interface?)"
         case ENOENT, ENODEV:
             return "\(action): /dev/net/tun is missing (\(error.errnoName); load the tun module)"
         default:

@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Harness
+import Testing
+
+/// virtio-net in a real guest over a real tap in the nested host: TCP both ways with bytes
+/// checked, and the tap's lifetime (kvmrun removes a tap it created, leaves an existing one).
+@Suite("virtio-net in the guest", .serialized,
+       .enabled(if: E2E.bootsEnabled, "needs a hardware-style KVM: `make test` runs these in the nested host (KVMRUN_E2E=1)"))
+struct NetTests {
+    static func start(tap: String, script: String, net: String) throws -> ChildProcess {
+        try ChildProcess(executable: E2E.binary, arguments: [
+            "vm", "run", "--kernel", E2E.vmlinux, "--initrd", E2E.initramfs, "--memory", "256M",
+            "--net", tap, "--cmdline", "console=ttyS0 reboot=k panic=-1 kvmrun.script=\(script) kvmrun.net=\(net)",
+        ])
+    }
+
+    static func finish(_ child: ChildProcess) -> (status: Int32?, stdout: String, stderr: String) {
+        let status = child.waitForExit(timeoutMilliseconds: 120_000)
+        if status == nil { child.signal(SIGKILL); _ = child.waitForExit(timeoutMilliseconds: 5000) }
+        child.drain(timeoutMilliseconds: 2000)
+        return (status, String(decoding: child.stdoutText, as: UTF8.self), String(decoding: child.stderrText, as: UTF8.self))
+    }
+
+    @Test("an existing tap: 1 MiB host → guest and back over TCP, byte for byte; the tap stays after exit")
+    func tcpBothWays() throws {
+        let tap = "kvmtap0"
+        try Net.ip("tuntap add dev \(tap) mode tap")
+        defer { _ = try? Net.command(Net.ipTool, ["tuntap", "del", "dev", tap, "mode", "tap"]) }
+        try Net.ip("addr add 10.0.2.1/24 dev \(tap)")
+        try Net.ip("link set \(tap) up")
+        let download = try Net.listen("10.0.2.1", 5001), upload = try Net.listen("10.0.2.1", 5002)
+        defer { close(download); close(upload) }
+        let payload = Net.payload(1 << 20, seed: 42)
+
+        let child = try NetTests.start(tap: "tap=\(tap),mac=52:54:00:12:34:56", script: "net",
+                                       net: "10.0.2.2/24,10.0.2.1,5001")
+        var echoed: [UInt8] = []
+        do {
+            try Net.sendAll(try Net.accept(download, seconds: 120, child: child), payload, seconds: 60, child: child)
+            echoed = try Net.receiveAll(try Net.accept(upload, seconds: 60, child: child), seconds: 60, child: child)
+        } catch {
+            Issue.record("\(error)")
+        }
+        let result = NetTests.finish(child)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("net_mac=52:54:00:12:34:56"), "console: \(result.stdout.suffix(2000))")
+        #expect(result.stdout.contains("net_received_bytes=\(payload.count)"))
+        #expect(result.stdout.contains("net_received_sha256=\(try Net.sha256(payload))"))
+        #expect(echoed.count == payload.count)
+        #expect(echoed == payload, "the guest sent back what it received")
+        #expect(result.stdout.contains("KVMRUN_SCRIPT_EXIT=0"))
+        #expect(Net.exists(tap), "kvmrun left the existing tap in place")
+    }
+
+    @Test("a tap kvmrun creates: up while the VM runs, busy for a second VMM, takes a host-initiated TCP stream, gone after exit")
+    func createdTap() throws {
+        let tap = "kvmnew0"
+        #expect(!Net.exists(tap))
+        let child = try NetTests.start(tap: "tap=\(tap)", script: "netlisten", net: "10.0.3.2/24,10.0.3.1,7000")
+        let listening = child.waitForStdout(containing: "KVMRUN_NET_LISTENING", timeoutMilliseconds: 120_000)
+        #expect(listening != nil, "console: \(String(decoding: child.stdoutText, as: UTF8.self).suffix(2000))")
+        #expect(Net.exists(tap), "kvmrun created \(tap)")
+
+        let second = try E2E.run(["vm", "run", "--kernel", E2E.vmlinux, "--net", "tap=\(tap)"], timeout: 60)
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("tap \(tap)") && second.stderr.contains("EBUSY"), "stderr: \(second.stderr)")
+
+        let payload = Net.payload(256 << 10, seed: 7)
+        do {
+            try Net.ip("addr add 10.0.3.1/24 dev \(tap)")
+            let connection = try Net.connect("10.0.3.2", 7000, attempts: 100, child: child)
+            try Net.sendAll(connection, payload, seconds: 60, child: child)
+        } catch {
+            Issue.record("\(error)")
+        }
+        let result = NetTests.finish(child)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("net_mac=02:4b:"), "default MAC; console: \(result.stdout.suffix(2000))")
+        #expect(result.stdout.contains("net_received_bytes=\(payload.count)"))
+        #expect(result.stdout.contains("net_received_sha256=\(try Net.sha256(payload))"))
+        #expect(!Net.exists(tap), "the tap kvmrun created is gone after it exits")
+    }
+}
