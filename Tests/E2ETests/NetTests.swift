@@ -16,11 +16,18 @@ struct NetTests {
         ])
     }
 
-    static func finish(_ child: ChildProcess) -> (status: Int32?, stdout: String, stderr: String) {
+    /// Waits for the VM to end and checks it exited 0 after the guest script reported the MAC
+    /// (prefix) and the size and sha256 of what it received.
+    static func finish(_ child: ChildProcess, mac: String, received payload: [UInt8]) throws {
         let status = child.waitForExit(timeoutMilliseconds: 120_000)
         if status == nil { child.signal(SIGKILL); _ = child.waitForExit(timeoutMilliseconds: 5000) }
         child.drain(timeoutMilliseconds: 2000)
-        return (status, String(decoding: child.stdoutText, as: UTF8.self), String(decoding: child.stderrText, as: UTF8.self))
+        let stdout = String(decoding: child.stdoutText, as: UTF8.self)
+        #expect(status == 0, "stderr: \(String(decoding: child.stderrText, as: UTF8.self))")
+        #expect(stdout.contains("net_mac=\(mac)"), "console: \(stdout.suffix(2000))")
+        #expect(stdout.contains("net_received_bytes=\(payload.count)"))
+        #expect(stdout.contains("net_received_sha256=\(try Net.sha256(payload))"))
+        #expect(stdout.contains("KVMRUN_SCRIPT_EXIT=0"))
     }
 
     @Test("an existing tap: 1 MiB host → guest and back over TCP, byte for byte; the tap stays after exit")
@@ -43,14 +50,9 @@ struct NetTests {
         } catch {
             Issue.record("\(error)")
         }
-        let result = NetTests.finish(child)
-        #expect(result.status == 0, "stderr: \(result.stderr)")
-        #expect(result.stdout.contains("net_mac=52:54:00:12:34:56"), "console: \(result.stdout.suffix(2000))")
-        #expect(result.stdout.contains("net_received_bytes=\(payload.count)"))
-        #expect(result.stdout.contains("net_received_sha256=\(try Net.sha256(payload))"))
+        try NetTests.finish(child, mac: "52:54:00:12:34:56", received: payload)
         #expect(echoed.count == payload.count)
         #expect(echoed == payload, "the guest sent back what it received")
-        #expect(result.stdout.contains("KVMRUN_SCRIPT_EXIT=0"))
         #expect(Net.exists(tap), "kvmrun left the existing tap in place")
     }
 
@@ -75,11 +77,7 @@ struct NetTests {
         } catch {
             Issue.record("\(error)")
         }
-        let result = NetTests.finish(child)
-        #expect(result.status == 0, "stderr: \(result.stderr)")
-        #expect(result.stdout.contains("net_mac=02:4b:"), "default MAC; console: \(result.stdout.suffix(2000))")
-        #expect(result.stdout.contains("net_received_bytes=\(payload.count)"))
-        #expect(result.stdout.contains("net_received_sha256=\(try Net.sha256(payload))"))
+        try NetTests.finish(child, mac: "02:4b:", received: payload)
         #expect(!Net.exists(tap), "the tap kvmrun created is gone after it exits")
     }
 }
