@@ -26,6 +26,13 @@ enum Net {
 
     static func exists(_ interface: String) -> Bool { access("/sys/class/net/\(interface)", F_OK) == 0 }
 
+    /// Monotonic seconds.
+    static func seconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
     /// `count` bytes of a fixed pseudo-random sequence (no runs a link could compress).
     static func payload(_ count: Int, seed: UInt32) -> [UInt8] {
         var state = seed

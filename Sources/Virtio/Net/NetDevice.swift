@@ -10,23 +10,27 @@ import Synchronization
 /// for receiving are passed on with TUNSETOFFLOAD.
 ///
 /// Receive is driven by the event loop: when the backend is readable one frame is read into a
-/// staging buffer and copied into the next receive chain. Without a free chain the frame stays
-/// staged and the device stops watching the backend until the driver adds buffers (a notify on
-/// the receive queue), so a guest that does not read costs nothing.
+/// staging buffer and copied into the next receive chain (or chains, with MRG_RXBUF). Without
+/// free chains the frame stays staged and the device stops watching the backend until the
+/// driver adds buffers (a notify on the receive queue), so a guest that does not read costs
+/// nothing.
 public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable {
     struct Active {
         var rx: Queue
         var tx: Queue
         let memory: GuestMemory
         let interrupt: VirtioInterrupt
+        /// VIRTIO_NET_F_MRG_RXBUF: a frame may take several receive chains.
+        let mergeable: Bool
     }
 
     struct State {
         var active: Active?
         /// Bytes of a frame read from the backend and not yet delivered (in `rxBuffer`).
         var stagedLength: Int?
-        /// A receive chain taken from the ring that the staged frame did not fit.
-        var pendingChain: DescriptorChain?
+        /// Receive chains taken from the ring and not used yet (the staged frame needs more, or
+        /// did not fit).
+        var pendingChains: [DescriptorChain] = []
         var watch: (any BackendWatch)?
         var watching = false
         var backendFailed = false
@@ -79,9 +83,10 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
             // Frames queued while no driver ran may carry offloads the new driver did not accept.
             discardQueuedFrames(&state)
             state.active = Active(rx: activation.queues[0], tx: activation.queues[1], memory: activation.memory,
-                                  interrupt: activation.interrupt)
+                                  interrupt: activation.interrupt,
+                                  mergeable: activation.ackedFeatures & NetSpec.Feature.mergeableRxBuffers != 0)
             state.stagedLength = nil
-            state.pendingChain = nil
+            state.pendingChains = []
             setWatching(&state, true)
         }
     }
@@ -98,7 +103,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         state.withLock { state in
             state.active = nil
             state.stagedLength = nil
-            state.pendingChain = nil
+            state.pendingChains = []
             setWatching(&state, false)
         }
         try? backend.setOffloads(0)
@@ -138,7 +143,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     func stop(_ state: inout State) {
         state.active = nil
         state.stagedLength = nil
-        state.pendingChain = nil
+        state.pendingChains = []
         setWatching(&state, false)
     }
 

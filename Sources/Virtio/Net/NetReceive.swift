@@ -13,6 +13,7 @@ extension NetDevice {
 
     /// Moves frames from the backend into receive chains until the backend is empty, the driver
     /// has no free buffer (then the backend is no longer watched) or `budget` frames were read.
+    /// Without MRG_RXBUF a frame takes one chain; with it, as many as it needs (num_buffers).
     func receive(budget: Int) throws(VirtioDeviceError) {
         let result: Result<VirtioInterrupt?, VirtioDeviceError> = state.withLock { state in
             guard var active = state.active, !state.backendFailed else {
@@ -34,23 +35,21 @@ extension NetDevice {
                         }
                         if state.stagedLength == nil { break }
                     }
-                    var next = state.pendingChain
-                    if next == nil { next = try nextReceiveChain(&active) }
-                    guard let chain = next else {
+                    guard try collectChains(&state, &active, for: length) else {
                         watch = false  // until the driver adds buffers
                         break
                     }
-                    state.pendingChain = nil
                     state.stagedLength = nil
-                    guard chain.writableLength >= length else {
+                    guard let count = chainsNeeded(state.pendingChains, length) else {
                         // Cannot happen with a Linux driver (its buffers fit the largest frame it
-                        // negotiated); drop the frame and keep the chain for the next one.
+                        // negotiated); drop the frame and keep the chains for the next one.
                         rxDropped.add(1, ordering: .relaxed)
-                        state.pendingChain = chain
                         continue
                     }
-                    try deliver(&state, length: length, into: chain, active.memory)
-                    try active.rx.addUsed(active.memory, head: chain.head, length: UInt32(length))
+                    let chains = Array(state.pendingChains.prefix(count))
+                    state.pendingChains.removeFirst(count)
+                    let used = try deliver(&state, length: length, into: chains, active.memory)
+                    try active.rx.addUsed(active.memory, elements: used)
                     rxPackets.add(1, ordering: .relaxed)
                     rxBytes.add(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
                     delivered += 1
@@ -72,6 +71,35 @@ extension NetDevice {
         try result.get()?.signalUsedBuffers()
     }
 
+    /// Takes chains from the ring into `pendingChains` until they hold `length` bytes: one chain
+    /// at most without MRG_RXBUF, at most a ring's worth with it. False when the ring ran dry.
+    private func collectChains(_ state: inout State, _ active: inout Active, for length: Int) throws(VirtioDeviceError) -> Bool {
+        var capacity = state.pendingChains.reduce(0) { $0 + $1.writableLength }
+        while capacity < length, active.mergeable || state.pendingChains.isEmpty,
+              state.pendingChains.count < Int(active.rx.size) {
+            guard let chain = try active.rx.pop(active.memory) else { return false }
+            guard chain.readableLength == 0 else {
+                throw VirtioDeviceError("receive chain \(chain.head) has device-readable buffers")
+            }
+            guard chain.writableLength >= NetSpec.headerSize else {
+                throw VirtioDeviceError("receive chain \(chain.head) has \(chain.writableLength) bytes, less than the \(NetSpec.headerSize)-byte header")
+            }
+            state.pendingChains.append(chain)
+            capacity += chain.writableLength
+        }
+        return true
+    }
+
+    /// How many of `chains`, from the first, hold `length` bytes; nil if all of them do not.
+    private func chainsNeeded(_ chains: [DescriptorChain], _ length: Int) -> Int? {
+        var capacity = 0
+        for (index, chain) in chains.enumerated() {
+            capacity += chain.writableLength
+            if capacity >= length { return index + 1 }
+        }
+        return nil
+    }
+
     /// Reads one frame into the staging buffer (sets `stagedLength`). Frames shorter than the
     /// virtio-net header are dropped.
     private func readFrame(_ state: inout State) -> ReadOutcome {
@@ -91,44 +119,39 @@ extension NetDevice {
                 rxDropped.add(1, ordering: .relaxed)
                 return .dropped
             }
-            // num_buffers (the tap leaves it alone): one chain per frame without MRG_RXBUF.
-            state.rxBuffer[NetSpec.numBuffersOffset] = 1
-            state.rxBuffer[NetSpec.numBuffersOffset + 1] = 0
             state.stagedLength = count
             return .frame(count)
         }
     }
 
-    /// The next receive chain, checked: device-writable only, room for the header at least.
-    private func nextReceiveChain(_ active: inout Active) throws(VirtioDeviceError) -> DescriptorChain? {
-        guard let chain = try active.rx.pop(active.memory) else { return nil }
-        guard chain.readableLength == 0 else {
-            throw VirtioDeviceError("receive chain \(chain.head) has device-readable buffers")
-        }
-        guard chain.writableLength >= NetSpec.headerSize else {
-            throw VirtioDeviceError("receive chain \(chain.head) has \(chain.writableLength) bytes, less than the \(NetSpec.headerSize)-byte header")
-        }
-        return chain
-    }
-
-    /// Copies the staged frame into `chain`'s buffers, in order.
-    private func deliver(_ state: inout State, length: Int, into chain: DescriptorChain,
-                         _ memory: GuestMemory) throws(VirtioDeviceError) {
+    /// Copies the staged frame across `chains` (which hold it), setting num_buffers in its
+    /// header (the tap leaves that field alone). Returns the used elements.
+    private func deliver(_ state: inout State, length: Int, into chains: [DescriptorChain],
+                         _ memory: GuestMemory) throws(VirtioDeviceError) -> [(head: UInt16, length: UInt32)] {
+        let buffers = UInt16(chains.count)
+        state.rxBuffer[NetSpec.numBuffersOffset] = UInt8(truncatingIfNeeded: buffers)
+        state.rxBuffer[NetSpec.numBuffersOffset + 1] = UInt8(truncatingIfNeeded: buffers >> 8)
+        var used: [(head: UInt16, length: UInt32)] = []
         let outcome: MemoryError? = state.rxBuffer.withUnsafeBytes { frame in
             var offset = 0
-            for descriptor in chain.descriptors where descriptor.isWriteOnly && offset < length {
-                let count = min(Int(descriptor.length), length - offset)
-                do throws(MemoryError) {
-                    // SAFETY: offset + count <= length <= frame.count.
-                    try memory.write(UnsafeRawBufferPointer(rebasing: frame[offset..<(offset + count)]),
-                                     at: descriptor.address)
-                } catch {
-                    return error
+            for chain in chains {
+                let start = offset
+                for descriptor in chain.descriptors where descriptor.isWriteOnly && offset < length {
+                    let count = min(Int(descriptor.length), length - offset)
+                    do throws(MemoryError) {
+                        // SAFETY: offset + count <= length <= frame.count.
+                        try memory.write(UnsafeRawBufferPointer(rebasing: frame[offset..<(offset + count)]),
+                                         at: descriptor.address)
+                    } catch {
+                        return error
+                    }
+                    offset += count
                 }
-                offset += count
+                used.append((chain.head, UInt32(offset - start)))
             }
             return nil
         }
-        if let outcome { throw VirtioDeviceError("writing a received frame into chain \(chain.head): \(outcome)") }
+        if let outcome { throw VirtioDeviceError("writing a received frame: \(outcome)") }
+        return used
     }
 }

@@ -38,10 +38,12 @@ public enum NetSpec {
 
     /// What kvmrun's virtio-net offers. Guest-side (receive) offloads become tap offloads once
     /// the driver accepts them; host-side (transmit) offloads need nothing from the tap, which
-    /// takes partial checksums and GSO frames with IFF_VNET_HDR.
+    /// takes partial checksums and GSO frames with IFF_VNET_HDR. MRG_RXBUF lets the driver post
+    /// page-sized receive buffers instead of 64 KiB ones when it accepts TSO.
     public static let offeredFeatures: UInt64 = VirtioFeature.version1 | Feature.mac | Feature.status
         | Feature.csum | Feature.hostTSO4 | Feature.hostTSO6 | Feature.hostECN
         | Feature.guestCsum | Feature.guestTSO4 | Feature.guestTSO6 | Feature.guestECN
+        | Feature.mergeableRxBuffers
 
     /// TUNSETOFFLOAD flags for the features the driver accepted: what the tap may hand the
     /// guest (partial checksums, TSO frames). The tap ignores TSO without checksum offload, and

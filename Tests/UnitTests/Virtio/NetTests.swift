@@ -89,7 +89,7 @@ struct NetDeviceTests {
         _ = driver.attach(NetDevice(backend: backend, mac: NetDeviceTests.mac) { _ in })
         let offered = driver.deviceFeatures
         for bit in [F.mac, F.status, F.csum, F.guestCsum, F.guestTSO4, F.guestTSO6, F.hostTSO4, F.hostTSO6,
-                    VirtioFeature.version1] {
+                    F.mergeableRxBuffers, VirtioFeature.version1] {
             #expect(offered & bit != 0, "feature 0x\(String(bit, radix: 16)) offered")
         }
         #expect(driver.readRegister(MMIOTransport.Register.deviceID) == 1)
@@ -181,9 +181,9 @@ struct NetDeviceTests {
         #expect(rig.watch.states.count < 6, "no flapping: \(rig.watch.states)")
     }
 
-    @Test("a frame larger than the buffer is dropped and the buffer kept for the next frame")
+    @Test("without MRG_RXBUF a frame larger than the buffer is dropped and the buffer kept for the next frame")
     func oversizeFrame() throws {
-        let rig = try rig()
+        let rig = try rig(accepting: ~F.mergeableRxBuffers)
         let d = rig.driver
         let buffer = try d.allocate(100)
         let head = try d.publish([.init(address: buffer, length: 100, writable: true)], queue: NetSpec.receiveQueue)
@@ -199,6 +199,39 @@ struct NetDeviceTests {
         #expect(try d.memory.read(count: 40, at: buffer + 12) == small)
         #expect(rig.device.counters["rx_dropped"] == 2)
         #expect(!d.needsReset)
+    }
+
+    @Test("MRG_RXBUF: a frame spreads over as many buffers as it needs, num_buffers says how many")
+    func mergeable() throws {
+        let rig = try rig()
+        let d = rig.driver
+        let buffers = try (0..<3).map { _ in try d.allocate(1500) }
+        var heads: [UInt16] = []
+        for buffer in buffers {
+            heads.append(try d.publish([.init(address: buffer, length: 1500, writable: true)], queue: NetSpec.receiveQueue))
+        }
+        let frame = frame(2988, seed: 4)  // 3000 bytes with the header: two buffers
+        rig.backend.inject(header(0) + frame)
+        try rig.device.backendReadable()
+        let used = try d.takeUsed(queue: NetSpec.receiveQueue)
+        #expect(used.map(\.head) == Array(heads[0..<2]))
+        #expect(used.map(\.length) == [1500, 1500])
+        #expect(try d.memory.read(count: 2, at: buffers[0] + 10) == [2, 0], "num_buffers")
+        #expect(try d.memory.read(count: 1488, at: buffers[0] + 12) + d.memory.read(count: 1500, at: buffers[1])
+            == frame)
+        #expect(d.line.count == 1)
+
+        // The third buffer alone cannot hold the next large frame: it waits for one more.
+        rig.backend.inject(header(0) + frame)
+        try rig.device.backendReadable()
+        #expect(try d.takeUsed(queue: NetSpec.receiveQueue).isEmpty)
+        #expect(rig.watch.current == false)
+        let fourth = try d.allocate(4096)
+        try d.publish([.init(address: fourth, length: 4096, writable: true)], queue: NetSpec.receiveQueue)
+        let next = try d.takeUsed(queue: NetSpec.receiveQueue)
+        #expect(next.map(\.length) == [1500, 1500])
+        #expect(try d.memory.read(count: 1500, at: fourth) == Array(frame[1488...]))
+        #expect(rig.watch.current == true)
     }
 
     @Test("a transmit chain shorter than the header is a protocol error: NEEDS_RESET, nothing sent")
