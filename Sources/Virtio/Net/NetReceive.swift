@@ -101,7 +101,7 @@ extension NetDevice {
     }
 
     /// Reads one frame into the staging buffer (sets `stagedLength`). Frames shorter than the
-    /// virtio-net header are dropped.
+    /// virtio-net header, or that the read fails for, are dropped.
     private func readFrame(_ state: inout State) -> ReadOutcome {
         let fd = backend.fd
         while true {
@@ -113,7 +113,11 @@ extension NetDevice {
                 let code = errno
                 if code == EINTR { continue }
                 if code == EAGAIN || code == EWOULDBLOCK { return .empty }
-                return .failed("read: \(String(cString: strerror(code)))")
+                // EBADFD: the tap was deleted. Other errors concern one frame, which the tap
+                // has dropped already (the next read gets the next frame).
+                if code == EBADFD { return .failed("read: \(String(cString: strerror(code)))") }
+                rxDropped.add(1, ordering: .relaxed)
+                return .dropped
             }
             guard count >= NetSpec.headerSize else {
                 rxDropped.add(1, ordering: .relaxed)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CTap
 import Memory
+import Synchronization
 import Testing
 import Virtio
 import VirtioTesting
@@ -232,6 +233,31 @@ struct NetDeviceTests {
         #expect(next.map(\.length) == [1500, 1500])
         #expect(try d.memory.read(count: 1500, at: fourth) == Array(frame[1488...]))
         #expect(rig.watch.current == true)
+    }
+
+    @Test("after the backend fails the device stops watching and reading it; transmit goes on")
+    func backendFailure() throws {
+        let messages = Mutex<[String]>([])
+        let backend = try SocketBackend()
+        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac) { line in messages.withLock { $0.append(line) } }
+        let d = try DriverDouble()
+        _ = d.attach(device)
+        let watch = RecordingWatch()
+        device.connect(watch)
+        d.initialize()
+        device.backendFailed("tap gone")
+        device.backendFailed("tap gone")
+        #expect(messages.withLock { $0.count } == 1, "logged once")
+        #expect(watch.current == false)
+        try d.publish([.init(address: try d.allocate(2048), length: 2048, writable: true)], queue: NetSpec.receiveQueue)
+        backend.inject(header(0) + frame(64, seed: 0))
+        try device.backendReadable()
+        #expect(try d.takeUsed(queue: NetSpec.receiveQueue).isEmpty)
+        #expect(watch.current == false)
+        try d.publish([.init(address: try d.allocate(12, bytes: header(0)), length: 12, writable: false)],
+                      queue: NetSpec.transmitQueue)
+        #expect(backend.take() == header(0))
+        #expect(!d.needsReset)
     }
 
     @Test("a transmit chain shorter than the header is a protocol error: NEEDS_RESET, nothing sent")
