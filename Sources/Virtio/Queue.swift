@@ -103,6 +103,10 @@ public struct Queue: Sendable {
 
     /// True when the driver asked not to be interrupted for used buffers.
     public func interruptsSuppressed(_ memory: GuestMemory) -> Bool {
+        // The used index written before must be visible before the flag is read (store→load
+        // order, which x86 does not keep without a fence): the driver clears the flag and then
+        // reads the index, and one of the two sides must see the other's write.
+        kvmrun_memory_fence()
         let flags = (try? memory.load(UInt16.self, at: availableRing)) ?? 0
         return flags & Queue.availNoInterrupt != 0
     }

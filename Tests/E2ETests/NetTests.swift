@@ -18,7 +18,8 @@ struct NetTests {
 
     /// Waits for the VM to end and checks it exited 0 after the guest script reported the MAC
     /// (prefix) and the size and sha256 of what it received.
-    static func finish(_ child: ChildProcess, mac: String, received payload: [UInt8]) throws {
+    @discardableResult
+    static func finish(_ child: ChildProcess, mac: String, received payload: [UInt8]) throws -> String {
         let status = child.waitForExit(timeoutMilliseconds: 120_000)
         if status == nil { child.signal(SIGKILL); _ = child.waitForExit(timeoutMilliseconds: 5000) }
         child.drain(timeoutMilliseconds: 2000)
@@ -33,6 +34,7 @@ struct NetTests {
         for (bit, name) in [(0, "CSUM"), (1, "GUEST_CSUM"), (7, "GUEST_TSO4"), (11, "HOST_TSO4"), (15, "MRG_RXBUF")] {
             #expect(features.map { $0.count > bit && $0[bit] == "1" } == true, "\(name) negotiated: \(features.map { String($0) } ?? "none"); console: \(stdout.suffix(1500))")
         }
+        return stdout
     }
 
     @Test("an existing tap: 1 MiB host → guest and back over TCP, byte for byte; the tap stays after exit")
@@ -60,9 +62,10 @@ struct NetTests {
         } catch {
             Issue.record("\(error)")
         }
-        try NetTests.finish(child, mac: "52:54:00:12:34:56", received: payload)
+        let console = try NetTests.finish(child, mac: "52:54:00:12:34:56", received: payload)
         #expect(echoed.count == payload.count)
         #expect(echoed == payload, "the guest sent back what it received")
+        #expect(console.contains("net_ping=ok"), "the guest pinged the host")
         #expect(Net.exists(tap), "kvmrun left the existing tap in place")
     }
 
