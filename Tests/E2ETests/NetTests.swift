@@ -94,3 +94,43 @@ struct NetTests {
         #expect(!Net.exists(tap), "the tap kvmrun created is gone after it exits")
     }
 }
+
+/// Bad --net input is refused before any guest runs, naming the option or the tap. These need
+/// no hardware-style KVM; the tap checks need root, /dev/net/tun and /dev/kvm.
+@Suite("Bad --net input")
+struct NetBadInputTests {
+    static var canOpenTaps: Bool {
+        getuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0 && access("/dev/kvm", R_OK | W_OK) == 0
+            && access(E2E.vmlinux, R_OK) == 0
+    }
+
+    @Test("a malformed --net is a usage error naming the option and the problem", arguments: [
+        ("tap=a,mac=01:00:5e:00:00:01", "multicast"),
+        ("tap=name-longer-than-15", "longer than 15"),
+        ("mac=02:00:00:00:00:01", "tap=NAME is required"),
+    ])
+    func malformed(spec: String, problem: String) throws {
+        let result = try E2E.run(["vm", "run", "--kernel", "/nonexistent", "--net", spec])
+        #expect(result.status == 64, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("--net \(spec): "), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(problem), "stderr: \(result.stderr)")
+    }
+
+    @Test("an interface that is not a tap is refused, naming it",
+          .enabled(if: canOpenTaps, "needs root, /dev/net/tun, /dev/kvm and firmware/out/vmlinux"))
+    func notATap() throws {
+        let result = try E2E.run(["vm", "run", "--kernel", E2E.vmlinux, "--net", "tap=lo"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--net tap=lo: cannot attach to tap lo: EINVAL"), "stderr: \(result.stderr)")
+    }
+
+    @Test("a tap created for a VM that then fails to start is removed",
+          .enabled(if: canOpenTaps, "needs root, /dev/net/tun, /dev/kvm and firmware/out/vmlinux"))
+    func createdThenFailed() throws {
+        let tap = "kvmbad\(getpid() % 100_000)"
+        let result = try E2E.run(["vm", "run", "--kernel", E2E.vmlinux, "--net", "tap=\(tap)", "--net", "tap=lo"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("tap lo"), "stderr: \(result.stderr)")
+        #expect(!Net.exists(tap))
+    }
+}
