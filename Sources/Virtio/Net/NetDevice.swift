@@ -35,7 +35,6 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         var watching = false
         var backendFailed = false
         var rxBuffer = [UInt8](repeating: 0, count: NetSpec.maxPacket)
-        var txBuffer = [UInt8](repeating: 0, count: NetSpec.maxPacket)
     }
 
     /// Frames moved per readable event, so one busy tap cannot hold the event loop.

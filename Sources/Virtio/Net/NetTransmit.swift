@@ -6,7 +6,7 @@ import Memory
 extension NetDevice {
     /// Sends every chain the driver made available on the transmit queue (at most one ring's
     /// worth per call: chains added meanwhile come with a notify of their own). A chain is the
-    /// virtio-net header and the frame, device-readable only; the backend gets them as one write.
+    /// virtio-net header and the frame, device-readable only; the backend gets them as one writev.
     func transmit() throws(VirtioDeviceError) {
         let result: Result<VirtioInterrupt?, VirtioDeviceError> = state.withLock { state in
             guard var active = state.active else { return .success(nil) }
@@ -24,8 +24,7 @@ extension NetDevice {
                     if length > NetSpec.maxPacket {
                         txDropped.add(1, ordering: .relaxed)
                     } else {
-                        try gather(chain, into: &state.txBuffer, active.memory)
-                        send(state.txBuffer, length: length)
+                        try send(chain, length: length, active.memory)
                     }
                     try active.tx.addUsed(active.memory, head: chain.head, length: 0)
                 }
@@ -40,39 +39,26 @@ extension NetDevice {
         try result.get()?.signalUsedBuffers()
     }
 
-    /// Copies the chain's readable buffers, in order, to the start of `buffer` (the caller
-    /// checked that they fit).
-    private func gather(_ chain: DescriptorChain, into buffer: inout [UInt8], _ memory: GuestMemory) throws(VirtioDeviceError) {
-        let failed: Bool = buffer.withUnsafeMutableBytes { destination in
-            var offset = 0
-            for descriptor in chain.descriptors where !descriptor.isWriteOnly {
-                let count = Int(descriptor.length)
-                do {
-                    try memory.withBytes(at: descriptor.address, length: UInt64(count)) { source in
-                        // SAFETY: offset + count <= chain.readableLength <= destination.count, and
-                        // source is the checked guest range of exactly count bytes.
-                        UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + count)])
-                            .copyMemory(from: UnsafeRawBufferPointer(source))
-                    }
-                } catch {
-                    return true
-                }
-                offset += count
+    /// Writes the chain's readable buffers to the backend as one frame, straight from guest
+    /// memory (writev). A frame the tap refuses (interface down, a header it rejects, no room)
+    /// is dropped and counted, as a NIC would.
+    private func send(_ chain: DescriptorChain, length: Int, _ memory: GuestMemory) throws(VirtioDeviceError) {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(chain.descriptors.count)
+        for descriptor in chain.descriptors where !descriptor.isWriteOnly {
+            guard let region = memory.region(containing: descriptor.address, length: UInt64(descriptor.length)),
+                  let base = UnsafeMutableRawPointer(bitPattern: region.hostAddress) else {
+                throw VirtioDeviceError("transmit chain \(chain.head): a buffer left guest RAM")
             }
-            return false
+            // SAFETY: the buffer lies inside `region` (checked just above), whose mapping lives as
+            // long as `memory`, which outlives the writev below; the kernel only reads it.
+            let start = base.advanced(by: Int(descriptor.address.raw - region.guestBase.raw))
+            vectors.append(iovec(iov_base: start, iov_len: Int(descriptor.length)))
         }
-        if failed { throw VirtioDeviceError("transmit chain \(chain.head): a buffer left guest RAM") }
-    }
-
-    /// Writes one frame to the backend. A frame the tap refuses (interface down, a header it
-    /// rejects, no room) is dropped and counted, as a NIC would.
-    private func send(_ buffer: [UInt8], length: Int) {
         let fd = backend.fd
         while true {
-            let written = buffer.withUnsafeBytes { bytes in
-                // SAFETY: length <= bytes.count (checked against maxPacket by the caller).
-                write(fd, bytes.baseAddress, length)
-            }
+            // SAFETY: `vectors` holds vectors.count iovecs (at most the queue size, below IOV_MAX).
+            let written = writev(fd, vectors, Int32(vectors.count))
             if written < 0 && errno == EINTR { continue }
             if written == length {
                 txPackets.add(1, ordering: .relaxed)
