@@ -86,7 +86,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
                                   mergeable: activation.ackedFeatures & NetSpec.Feature.mergeableRxBuffers != 0)
             state.stagedLength = nil
             state.pendingChains = []
-            setWatching(&state, true)
+            setWatching(&state, !state.backendFailed)
         }
     }
 
@@ -99,12 +99,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     }
 
     public func reset() {
-        state.withLock { state in
-            state.active = nil
-            state.stagedLength = nil
-            state.pendingChains = []
-            setWatching(&state, false)
-        }
+        state.withLock { stop(&$0) }
         try? backend.setOffloads(0)
     }
 
@@ -138,7 +133,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         state.watch?.setReadable(enabled)
     }
 
-    /// After a protocol error: touch no guest memory until the next activation.
+    /// On reset or after a protocol error: touch no guest memory until the next activation.
     func stop(_ state: inout State) {
         state.active = nil
         state.stagedLength = nil
