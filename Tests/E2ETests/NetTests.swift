@@ -95,6 +95,29 @@ struct NetTests {
     }
 }
 
+extension NetTests {
+    @Test("deleting the tap under a running VM: kvmrun logs it once, keeps running, and stops cleanly")
+    func tapDeleted() throws {
+        let tap = "kvmdel0"
+        try Net.ip("tuntap add dev \(tap) mode tap")
+        defer { if Net.exists(tap) { _ = try? Net.command(Net.ipTool, ["tuntap", "del", "dev", tap, "mode", "tap"]) } }
+        let child = try ChildProcess(executable: E2E.binary, arguments: [
+            "vm", "run", "--kernel", E2E.vmlinux, "--initrd", E2E.initramfs, "--net", "tap=\(tap)",
+            "--cmdline", "console=ttyS0 reboot=k panic=-1 kvmrun.hold=60",
+        ])
+        #expect(child.waitForStdout(containing: "KVMRUN_INIT_OK", timeoutMilliseconds: 120_000) != nil)
+        try Net.ip("link del \(tap)")
+        #expect(!Net.exists(tap))
+        child.signal(SIGTERM)
+        let status = child.waitForExit(timeoutMilliseconds: 20_000)
+        child.drain(timeoutMilliseconds: 1000)
+        let stderr = String(decoding: child.stderrText, as: UTF8.self)
+        #expect(status == 143, "stopped by the signal, not a crash; stderr: \(stderr)")
+        #expect(stderr.contains("tap \(tap) reported an error"), "stderr: \(stderr)")
+        #expect(stderr.ranges(of: "receiving stopped").count == 1, "logged once: \(stderr)")
+    }
+}
+
 /// Bad --net input is refused before any guest runs, naming the option or the tap. These need
 /// no hardware-style KVM; the tap checks need root, /dev/net/tun and /dev/kvm.
 @Suite("Bad --net input")
