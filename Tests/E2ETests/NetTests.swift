@@ -66,6 +66,9 @@ struct NetTests {
         #expect(echoed.count == payload.count)
         #expect(echoed == payload, "the guest sent back what it received")
         #expect(console.contains("net_ping=ok"), "the guest pinged the host")
+        if let stats = console.firstRange(of: "net_stats ") {
+            print("virtio-net: guest \(console[stats.upperBound...].prefix(while: { !$0.isNewline }))")
+        }
         #expect(Net.exists(tap), "kvmrun left the existing tap in place")
     }
 

@@ -18,4 +18,6 @@ echo "net_received_bytes=$(wc -c </tmp/in)"
 echo "net_received_sha256=$(sha256sum </tmp/in | cut -d' ' -f1)"
 try_nc $((net_port + 1)) </tmp/in >/dev/null || { echo "net: upload to $net_host:$((net_port + 1)) failed"; exit 5; }
 ping -c 1 -W 10 "$net_host" >/dev/null 2>&1 && echo "net_ping=ok"
+stats=/sys/class/net/eth0/statistics
+echo "net_stats rx_packets=$(cat $stats/rx_packets) rx_bytes=$(cat $stats/rx_bytes) tx_packets=$(cat $stats/tx_packets) tx_bytes=$(cat $stats/tx_bytes)"
 exit 0
