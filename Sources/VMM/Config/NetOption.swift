@@ -12,7 +12,8 @@ public struct NetOption: Equatable, Sendable {
         self.mac = mac
     }
 
-    /// Parses the option text of the `index`th --net (index only words the errors).
+    /// Parses the option text of the `index`th --net. (The index is not needed here: the default
+    /// MAC comes from it at attach time, see `defaultMAC`.)
     public static func parse(_ text: String, index: Int) throws(VMMError) -> NetOption {
         func problem(_ message: String) -> VMMError { .config("--net \(text): \(message)") }
         var tap: String?
@@ -51,7 +52,7 @@ public struct NetOption: Equatable, Sendable {
 
     static func parseMAC(_ text: String, _ problem: (String) -> VMMError) throws(VMMError) -> [UInt8] {
         let fields = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard fields.count == 6, fields.allSatisfy({ $0.count == 2 }),
+        guard fields.count == 6, fields.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }),
               case let bytes = fields.compactMap({ UInt8($0, radix: 16) }), bytes.count == 6 else {
             throw problem("mac '\(text)' is not six hex pairs like 52:54:00:12:34:56")
         }

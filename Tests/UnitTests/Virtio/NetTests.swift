@@ -339,6 +339,7 @@ struct NetOptionTests {
         ("tap=a,mac=52:54:00:12:34", "six hex pairs"),
         ("tap=a,mac=52:54:00:12:34:5g", "six hex pairs"),
         ("tap=a,mac=525:4:00:12:34:56", "six hex pairs"),
+        ("tap=a,mac=+2:54:00:12:34:56", "six hex pairs"),
         ("tap=a,mac=01:00:5e:00:00:01", "multicast"),
         ("tap=a,mac=00:00:00:00:00:00", "all zeros"),
         ("tap=a,speed=10", "unknown key 'speed'"),
