@@ -260,6 +260,40 @@ struct NetDeviceTests {
         #expect(!d.needsReset)
     }
 
+    @Test("a transmit chain longer than any frame is dropped and counted; the device goes on")
+    func oversizeTransmit() throws {
+        let rig = try rig()
+        let d = rig.driver
+        try d.publish([.init(address: try d.allocate(12), length: 12, writable: false),
+                       .init(address: try d.allocate(70_000), length: 70_000, writable: false)], queue: NetSpec.transmitQueue)
+        #expect(rig.backend.take() == nil)
+        #expect(try d.takeUsed(queue: NetSpec.transmitQueue).count == 1)
+        #expect(rig.device.counters["tx_dropped"] == 1)
+        #expect(!d.needsReset)
+    }
+
+    @Test("MRG_RXBUF with header-sized buffers: a frame no ring's worth can hold is dropped, the buffers serve the next")
+    func mergeableRingTooSmall() throws {
+        let rig = try rig()
+        let d = rig.driver
+        let buffers = try (0..<Int(d.queueSize)).map { _ in try d.allocate(12) }
+        for buffer in buffers {
+            try d.publish([.init(address: buffer, length: 12, writable: true)], queue: NetSpec.receiveQueue, notify: false)
+        }
+        rig.backend.inject(header(0) + frame(300, seed: 0))  // 312 bytes > 16 × 12
+        let small = frame(90, seed: 1)  // 102 bytes: nine buffers
+        rig.backend.inject(header(0) + small)
+        try rig.device.backendReadable()
+        let used = try d.takeUsed(queue: NetSpec.receiveQueue)
+        #expect(used.count == 9)
+        #expect(used.map(\.length) == Array(repeating: 12, count: 8) + [6])
+        #expect(try d.memory.read(count: 2, at: buffers[0] + 10) == [9, 0])
+        let received = try buffers[1..<9].flatMap { try d.memory.read(count: 12, at: $0) }
+        #expect(Array(received.prefix(90)) == small)
+        #expect(rig.device.counters["rx_dropped"] == 1)
+        #expect(!d.needsReset)
+    }
+
     @Test("a transmit chain shorter than the header is a protocol error: NEEDS_RESET, nothing sent")
     func shortTransmit() throws {
         let rig = try rig()
