@@ -99,18 +99,20 @@ struct NetTests {
 }
 
 extension NetTests {
-    @Test("deleting the tap under a running VM: kvmrun logs it once, keeps running, and stops cleanly")
+    @Test("two NICs; deleting one tap under the running VM is logged once, the other is untouched, the VM stops cleanly")
     func tapDeleted() throws {
-        let tap = "kvmdel0"
+        let tap = "kvmdel0", other = "kvmdel1"
         try Net.ip("tuntap add dev \(tap) mode tap")
         defer { if Net.exists(tap) { _ = try? Net.command(Net.ipTool, ["tuntap", "del", "dev", tap, "mode", "tap"]) } }
         let child = try ChildProcess(executable: E2E.binary, arguments: [
-            "vm", "run", "--kernel", E2E.vmlinux, "--initrd", E2E.initramfs, "--net", "tap=\(tap)",
+            "vm", "run", "--kernel", E2E.vmlinux, "--initrd", E2E.initramfs, "--net", "tap=\(tap)", "--net", "tap=\(other)",
             "--cmdline", "console=ttyS0 reboot=k panic=-1 kvmrun.hold=60",
         ])
         #expect(child.waitForStdout(containing: "KVMRUN_INIT_OK", timeoutMilliseconds: 120_000) != nil)
+        #expect(Net.exists(other))
         try Net.ip("link del \(tap)")
         #expect(!Net.exists(tap))
+        #expect(Net.exists(other))
         child.signal(SIGTERM)
         let status = child.waitForExit(timeoutMilliseconds: 20_000)
         child.drain(timeoutMilliseconds: 1000)
@@ -118,6 +120,7 @@ extension NetTests {
         #expect(status == 143, "stopped by the signal, not a crash; stderr: \(stderr)")
         #expect(stderr.contains("tap \(tap) reported an error"), "stderr: \(stderr)")
         #expect(stderr.ranges(of: "receiving stopped").count == 1, "logged once: \(stderr)")
+        #expect(!Net.exists(other), "the tap kvmrun created is gone")
     }
 }
 
