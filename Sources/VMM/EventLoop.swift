@@ -39,6 +39,25 @@ public final class EventLoop {
         _ = kvmrun_epoll_del(epoll.raw, entry.fd)
     }
 
+    /// A switch for subscription `token`'s events that may be flipped from any thread (it only
+    /// calls epoll_ctl, which is thread-safe); nil if there is no such subscription.
+    public func interest(_ token: UInt64) -> Interest? {
+        handlers[token].map { Interest(epoll: epoll, fd: $0.fd, token: token) }
+    }
+
+    /// See `interest(_:)`. Keeps the epoll descriptor open while it exists.
+    public struct Interest: Sendable {
+        let epoll: FileDescriptor
+        let fd: Int32
+        let token: UInt64
+
+        /// Watches for `events` from now on; 0 pauses the subscription (EPOLLERR and EPOLLHUP
+        /// are still reported).
+        public func set(_ events: UInt32) throws(SystemError) {
+            try sys("epoll_ctl MOD fd \(fd)") { kvmrun_epoll_ctl(epoll.raw, fd, 1, events, token) }
+        }
+    }
+
     /// Makes `run` return after the current round of handlers.
     public func stop() { stopped = true }
 

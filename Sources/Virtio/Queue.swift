@@ -86,8 +86,27 @@ public struct Queue: Sendable {
         try store(nextUsed, memory, usedRing + 2, "used ring index")
     }
 
+    /// Puts several chains on the used ring and publishes them with one index update, so the
+    /// driver sees all of them or none (a frame spread over several receive buffers).
+    public mutating func addUsed(_ memory: GuestMemory, elements: [(head: UInt16, length: UInt32)]) throws(VirtioDeviceError) {
+        for (offset, element) in elements.enumerated() {
+            guard element.head < size else { throw VirtioDeviceError("used element head \(element.head) out of range") }
+            let slot = UInt64((nextUsed &+ UInt16(truncatingIfNeeded: offset)) % size)
+            let address = usedRing + 4 + 8 * slot
+            try store(UInt32(element.head), memory, address, "used ring element")
+            try store(element.length, memory, address + 4, "used ring element")
+        }
+        kvmrun_memory_fence()
+        nextUsed &+= UInt16(truncatingIfNeeded: elements.count)
+        try store(nextUsed, memory, usedRing + 2, "used ring index")
+    }
+
     /// True when the driver asked not to be interrupted for used buffers.
     public func interruptsSuppressed(_ memory: GuestMemory) -> Bool {
+        // The used index written before must be visible before the flag is read (store→load
+        // order, which x86 does not keep without a fence): the driver clears the flag and then
+        // reads the index, and one of the two sides must see the other's write.
+        kvmrun_memory_fence()
         let flags = (try? memory.load(UInt16.self, at: availableRing)) ?? 0
         return flags & Queue.availNoInterrupt != 0
     }

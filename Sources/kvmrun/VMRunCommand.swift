@@ -47,7 +47,7 @@ struct VMRunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A virtio-blk disk: path=FILE[,readonly=on|off][,id=NAME]. Repeatable.", valueName: "spec"))
     var disk: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("A virtio-net device on a TAP: tap=NAME[,mac=XX:XX:XX:XX:XX:XX]. Repeatable.", valueName: "spec"))
+    @Option(name: .long, help: ArgumentHelp("A virtio-net device on a TAP: tap=NAME[,mac=XX:XX:XX:XX:XX:XX]. A missing tap is created (and removed on exit); an existing one is used and left in place. Repeatable.", valueName: "spec"))
     var net: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("A virtio-vsock device: cid=N,uds=PATH (Firecracker-style hybrid vsock).", valueName: "spec"))
