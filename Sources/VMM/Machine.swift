@@ -48,7 +48,7 @@ public final class Machine: @unchecked Sendable {
     var loopSubscribers: [(EventLoop) throws -> Void] = []
     private let stopEvent: FileDescriptor
     private let stopRequest = Mutex<StopRequest?>(nil)
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
 
     public init(config: VMConfig, timeline: BootTimeline = BootTimeline(),
                 log: @escaping @Sendable (String) -> Void) throws {
@@ -71,7 +71,7 @@ public final class Machine: @unchecked Sendable {
         try vm.createIRQChip()
         try vm.createPIT()
 
-        memory = try GuestMemory(layout: try MachineLayout.ramLayout(memorySize: config.memorySize))
+        memory = try Machine.makeGuestMemory(config)
         for (slot, region) in memory.regions.enumerated() {
             try vm.setMemoryRegion(slot: UInt32(slot), guestAddress: region.guestBase.raw,
                                    size: region.size, hostAddress: region.hostAddress)
