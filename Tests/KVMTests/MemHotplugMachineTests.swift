@@ -6,11 +6,7 @@ import Testing
 @testable import VMM
 
 /// The firmware kernel Machine loads (it is not run).
-private let firmwareVmlinux: String = {
-    var path = #filePath
-    for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-    return path + "/firmware/out/vmlinux"
-}()
+private let firmwareVmlinux = firmware + "/vmlinux"
 
 /// A whole `Machine` with a virtio-mem region, built on the real /dev/kvm (it is never run):
 /// the hotplug target and status the control API uses, and the config change the guest gets.

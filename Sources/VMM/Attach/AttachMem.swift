@@ -46,7 +46,7 @@ extension Machine {
     }
 
     /// The virtio-mem device and its transport (the one that signals config changes), if any.
-    private var memSlot: (device: MemDevice, transport: MMIOTransport)? {
+    var memSlot: (device: MemDevice, transport: MMIOTransport)? {
         for slot in virtio.slots {
             if let device = slot.transport.device as? MemDevice { return (device, slot.transport) }
         }
@@ -75,4 +75,9 @@ extension Machine {
                           requestedSize: device.requestedSize, pluggedSize: device.pluggedSize)
         }
     }
+}
+
+extension Machine {
+    /// The virtio-mem device's counters (requests, responses, discarded bytes), or nil.
+    public var virtioMemCounters: [String: UInt64]? { memSlot?.device.counters }
 }
