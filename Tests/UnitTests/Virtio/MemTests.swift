@@ -207,6 +207,44 @@ struct MemTests {
         #expect(rig.configField(48) == 256 * .mib)
     }
 
+    @Test("2000 random requests: never NEEDS_RESET, never past requested_size, STATE agrees with plugged_size")
+    func randomRequests() throws {
+        let rig = try Rig(requested: 64 * .mib)
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {  // SplitMix64: deterministic, so a failure reproduces
+            seed &+= 0x9E37_79B9_7F4A_7C15
+            var z = seed
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for _ in 0..<2000 {
+            let address: UInt64 = switch next() % 4 {
+            case 0: MemTests.base.raw + (next() % 130) * MemTests.block
+            case 1: MemTests.base.raw + next() % (MemTests.regionSize + MemTests.block)
+            case 2: next()
+            default: MemTests.base.raw &- (next() % 4) * MemTests.block
+            }
+            let blocks = UInt16(truncatingIfNeeded: next() % 8 == 0 ? next() : next() % 40)
+            let response = try rig.send(rawType: UInt16(next() % 6), at: address, blocks: blocks)
+            #expect(response != nil)
+            #expect(rig.device.pluggedSize <= 64 * .mib)
+        }
+        #expect(!rig.driver.needsReset)
+        let counters = rig.device.counters
+        #expect(counters["ack_responses", default: 0] > 50 && counters["nack_responses", default: 0] > 0,
+                "the mix reaches every outcome: \(counters)")
+        #expect(counters["error_responses", default: 0] > 500 && counters["discarded_bytes", default: 0] > 0,
+                "\(counters)")
+        var plugged: UInt64 = 0
+        for block in 0..<128 {
+            let state = try rig.send(.state, at: MemTests.address(block: block))
+            if state == MemResponse(.ack, state: .plugged) { plugged += MemTests.block }
+        }
+        #expect(plugged == rig.device.pluggedSize)
+        #expect(rig.configField(40) == plugged)
+    }
+
     @Test("a region outside guest memory or unaligned to the block size is refused")
     func badRegion() throws {
         let memory = try GuestMemory(layout: [], hotplug: [(MemTests.base, 128 * .mib)])
