@@ -11,6 +11,8 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable, Sendable {
     case badLayout(String)
     /// mmap of a region failed.
     case mapFailed(GuestAddress, size: UInt64, SystemError)
+    /// madvise or mincore on a range failed.
+    case adviceFailed(GuestAddress, length: UInt64, SystemError)
 
     public var description: String {
         switch self {
@@ -20,6 +22,8 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable, Sendable {
             return "guest memory layout: \(reason)"
         case let .mapFailed(address, size, error):
             return "mapping guest RAM at \(address) (\(size >> 20) MiB): \(error)"
+        case let .adviceFailed(address, length, error):
+            return "guest memory \(address)..+\(length): \(error)"
         }
     }
 }
@@ -31,6 +35,10 @@ public struct MemoryRegion: Sendable {
     /// Host address of the mapping's first byte. Only the KVM layer (to register the memory
     /// slot) and `GuestMemory` itself use it.
     public let hostAddress: UInt
+    /// A virtio-mem hotplug region: mapped and registered with KVM like RAM (devices may DMA
+    /// into plugged blocks), but left out of the boot memory map; the guest learns of it from
+    /// the virtio-mem device.
+    public let hotpluggable: Bool
 
     public var guestEnd: UInt64 { guestBase.raw + size }
 
@@ -48,10 +56,14 @@ public struct MemoryRegion: Sendable {
 public final class GuestMemory: @unchecked Sendable {
     public let regions: [MemoryRegion]
 
-    /// Maps `layout` (base, size) pairs. Sizes must be non-zero multiples of 4 KiB, bases
-    /// 4 KiB-aligned, and ranges must not overlap.
-    public init(layout: [(base: GuestAddress, size: UInt64)]) throws(MemoryError) {
-        let sorted = layout.sorted { $0.base < $1.base }
+    /// Maps `layout` (base, size) pairs of boot RAM and `hotplug` ones of hotplug regions.
+    /// Sizes must be non-zero multiples of 4 KiB, bases 4 KiB-aligned, and ranges must not
+    /// overlap. Every mapping is MAP_NORESERVE: host memory is taken when first touched.
+    public init(layout: [(base: GuestAddress, size: UInt64)],
+                hotplug: [(base: GuestAddress, size: UInt64)] = []) throws(MemoryError) {
+        let entries = layout.map { (base: $0.base, size: $0.size, hotpluggable: false) }
+            + hotplug.map { (base: $0.base, size: $0.size, hotpluggable: true) }
+        let sorted = entries.sorted { $0.base < $1.base }
         var previousEnd: UInt64 = 0
         for (index, entry) in sorted.enumerated() {
             guard entry.size > 0, entry.size % 4096 == 0, entry.base.raw % 4096 == 0 else {
@@ -75,7 +87,7 @@ public final class GuestMemory: @unchecked Sendable {
                 throw .mapFailed(entry.base, size: entry.size, error)
             }
             mapped.append(MemoryRegion(guestBase: entry.base, size: entry.size,
-                                       hostAddress: UInt(bitPattern: pointer)))
+                                       hostAddress: UInt(bitPattern: pointer), hotpluggable: entry.hotpluggable))
         }
         regions = mapped
     }
@@ -89,6 +101,9 @@ public final class GuestMemory: @unchecked Sendable {
 
     /// Total bytes of guest RAM.
     public var totalSize: UInt64 { regions.reduce(0) { $0 + $1.size } }
+
+    /// The regions the boot memory map (e820) describes: all but hotplug regions.
+    public var bootRegions: [MemoryRegion] { regions.filter { !$0.hotpluggable } }
 
     /// The region holding the whole range, or nil.
     public func region(containing address: GuestAddress, length: UInt64) -> MemoryRegion? {

@@ -74,7 +74,7 @@ public final class Machine: @unchecked Sendable {
         try vm.createIRQChip()
         try vm.createPIT()
 
-        memory = try GuestMemory(layout: try MachineLayout.ramLayout(memorySize: config.memorySize))
+        memory = try Machine.makeGuestMemory(config)
         for (slot, region) in memory.regions.enumerated() {
             try vm.setMemoryRegion(slot: UInt32(slot), guestAddress: region.guestBase.raw,
                                    size: region.size, hostAddress: region.hostAddress)

@@ -38,7 +38,7 @@ struct VMRunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Number of vCPUs.", valueName: "n"))
     var cpus: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("Guest RAM: 128M, 1G, 512MiB; a bare number is MiB.", valueName: "size"))
+    @Option(name: .long, help: ArgumentHelp("Guest RAM: 128M, 1G, 512MiB; a bare number is MiB. Memory hotplug (virtio-mem): SIZE,hotplug=REGION[,block=2M][,requested=SIZE].", valueName: "size"))
     var memory: String = "128M"
 
     @Option(name: .long, help: ArgumentHelp("Serial console: stdio, file:PATH or none.", valueName: "target"))

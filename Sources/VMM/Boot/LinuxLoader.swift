@@ -105,7 +105,7 @@ public func loadLinux(_ config: BootConfig, into memory: GuestMemory) throws(Boo
         initrd = (address, size)
     }
 
-    let e820 = E820.map(ramLayout: memory.regions.map { (base: $0.guestBase, size: $0.size) })
+    let e820 = E820.map(ramLayout: memory.bootRegions.map { (base: $0.guestBase, size: $0.size) })
     let cpu: BootCPUState
     if var page = zeroPage {
         page.setCommandLine(at: MachineLayout.commandLine)

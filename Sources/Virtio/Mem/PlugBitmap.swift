@@ -1,0 +1,34 @@
+/// Which blocks of a virtio-mem region are plugged: one bit per block.
+public struct PlugBitmap: Equatable, Sendable {
+    public let blockCount: Int
+    public private(set) var pluggedCount = 0
+    private var words: [UInt64]
+
+    public init(blockCount: Int) {
+        self.blockCount = blockCount
+        words = [UInt64](repeating: 0, count: (blockCount + 63) / 64)
+    }
+
+    public func isPlugged(_ block: Int) -> Bool {
+        words[block / 64] & (1 << UInt64(block % 64)) != 0
+    }
+
+    /// State of `blocks` (a non-empty range inside the bitmap).
+    public func state(of blocks: Range<Int>) -> MemBlockState {
+        let plugged = blocks.reduce(0) { $0 + (isPlugged($1) ? 1 : 0) }
+        if plugged == blocks.count { return .plugged }
+        return plugged == 0 ? .unplugged : .mixed
+    }
+
+    public mutating func set(_ blocks: Range<Int>, plugged: Bool) {
+        for block in blocks where isPlugged(block) != plugged {
+            words[block / 64] ^= 1 << UInt64(block % 64)
+            pluggedCount += plugged ? 1 : -1
+        }
+    }
+
+    public mutating func clear() {
+        for index in words.indices { words[index] = 0 }
+        pluggedCount = 0
+    }
+}
