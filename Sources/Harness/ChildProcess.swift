@@ -114,8 +114,11 @@ public final class ChildProcess {
         }
     }
 
-    /// Sends `signal` to the child.
-    public func signal(_ number: Int32) { kill(pid, number) }
+    /// Sends `signal` to the child, unless it was already reaped (its pid may be reused).
+    public func signal(_ number: Int32) {
+        guard exitStatus == nil else { return }
+        kill(pid, number)
+    }
 
     /// Reaps the child; nil on timeout. The status is the exit code, or 128 + signal.
     public func waitForExit(timeoutMilliseconds: Int) -> Int32? {
