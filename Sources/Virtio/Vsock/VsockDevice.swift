@@ -1,3 +1,4 @@
+import CKVM
 import Memory
 import Synchronization
 import Sys
@@ -95,6 +96,10 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
             defer { state.active = active }
             do throws(VirtioDeviceError) {
                 let (rxUsed, txUsed) = try VsockDevice.exchange(&active, state.muxer)
+                // The used index must be visible before the driver's flags are read, or a driver
+                // that just re-enabled interrupts and found nothing new would never be woken
+                // (x86 may order a later load before an earlier store).
+                kvmrun_memory_fence()
                 let notify = (rxUsed && !active.rx.interruptsSuppressed(active.memory))
                     || (txUsed && !active.tx.interruptsSuppressed(active.memory))
                 return .success(notify ? active.interrupt : nil)

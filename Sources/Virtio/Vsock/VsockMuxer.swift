@@ -137,6 +137,7 @@ final class VsockMuxer {
                 return reset(connection)
             }
         }
+        if connection.credit.updateDue { queueCreditUpdate(connection) }
         guard connection.toHost.isEmpty else { return }
         if connection.peerShutdown == VsockHeader.Shutdown.both {
             return reset(connection)
@@ -145,7 +146,6 @@ final class VsockMuxer {
             connection.hostWriteClosed = true
             _ = shutdown(connection.stream.raw, Int32(SHUT_WR))
         }
-        if connection.credit.updateDue { queueCreditUpdate(connection) }
     }
 
     // MARK: host → guest
@@ -236,7 +236,9 @@ final class VsockMuxer {
                 continue  // closed when `stream` goes away
             }
             let token = takeToken()
-            guard (try? poller.add(stream, token: token, events: VsockPoller.readable | VsockPoller.readHangUp)) != nil else {
+            // Writable too: the same registration serves the stream once CONNECT turns it into one.
+            let events = VsockPoller.readable | VsockPoller.writable | VsockPoller.readHangUp
+            guard (try? poller.add(stream, token: token, events: events)) != nil else {
                 continue
             }
             owners[token] = .client(stream, [])
