@@ -6,9 +6,61 @@ import Glibc
 /// applications (a client of the VM's socket, servers on `<uds>_<port>`). Blocking I/O with
 /// socket timeouts, so a broken VMM fails a test instead of hanging it.
 enum HostUnix {
-    /// The guest tool's pattern: byte i of seed s is (i * 131 + s * 17 + (i >> 9)) & 0xff.
-    static func pattern(count: Int, seed: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ seed &* 17 &+ ($0 >> 9)) }
+    /// The guest tool's pattern: byte i of seed s is (i * 131 + s * 17 + (i >> 9)) & 0xff. It
+    /// repeats every 128 KiB (131072 * 131 and 131072 >> 9 are multiples of 256), so one period
+    /// is built and streams are sent and checked against it with memcmp: the test process (a
+    /// debug build, under emulation in the nested host) must not touch megabytes byte by byte.
+    static let period = 131072
+
+    static func pattern(seed: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: period) { buffer, count in
+            for index in 0..<period { buffer[index] = UInt8(truncatingIfNeeded: index &* 131 &+ seed &* 17 &+ (index >> 9)) }
+            count = period
+        }
+    }
+
+    /// Sends `count` bytes of the pattern of `seed`.
+    static func sendPattern(_ fd: Int32, count: Int, seed: Int) -> Bool {
+        let cycle = pattern(seed: seed)
+        var sent = 0
+        while sent < count {
+            let offset = sent % period
+            let length = min(count - sent, period - offset)
+            // SAFETY: [offset, offset + length) lies inside the period buffer.
+            let written = cycle.withUnsafeBytes { send(fd, $0.baseAddress! + offset, length, Int32(MSG_NOSIGNAL)) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return false }
+            sent += written
+        }
+        return true
+    }
+
+    /// Reads to end of stream, checking the bytes against the pattern of `seed`. Returns how
+    /// many bytes came and the offset of the first wrong one, if any.
+    static func receivePattern(_ fd: Int32, seed: Int) -> (count: Int, mismatch: Int?) {
+        let cycle = pattern(seed: seed)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var total = 0
+        var mismatch: Int?
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return (total, mismatch) }
+            var checked = 0
+            while checked < count && mismatch == nil {
+                let offset = (total + checked) % period
+                let length = min(count - checked, period - offset)
+                // SAFETY: both ranges lie inside their arrays (length fits the chunk and the period).
+                let equal = buffer.withUnsafeBytes { chunk in
+                    cycle.withUnsafeBytes { memcmp(chunk.baseAddress! + checked, $0.baseAddress! + offset, length) == 0 }
+                }
+                if !equal {
+                    mismatch = (0..<length).first { buffer[checked + $0] != cycle[offset + $0] }.map { total + checked + $0 }
+                }
+                checked += length
+            }
+            total += count
+        }
     }
 
     static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
@@ -90,11 +142,5 @@ enum HostUnix {
             line.append(byte)
         }
         return nil
-    }
-
-    /// Index of the first differing byte, for messages (nil when equal).
-    static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> Int? {
-        if let index = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset { return index }
-        return a.count == b.count ? nil : min(a.count, b.count)
     }
 }

@@ -51,7 +51,7 @@ struct VsockE2ETests {
             // Host → guest: the guest verifies and answers VERIFIED <n>.
             let (toGuest, ok) = VsockE2ETests.connectGuest(uds, port: 5000)
             #expect(ok?.hasPrefix("OK ") == true, "first line: \(ok ?? "none")")
-            #expect(HostUnix.writeAll(toGuest, HostUnix.pattern(count: VsockE2ETests.streamBytes, seed: 5000)))
+            #expect(HostUnix.sendPattern(toGuest, count: VsockE2ETests.streamBytes, seed: 5000))
             shutdown(toGuest, Int32(SHUT_WR))
             let answer = String(decoding: HostUnix.readToEnd(toGuest), as: UTF8.self)
             close(toGuest)
@@ -61,11 +61,10 @@ struct VsockE2ETests {
             // Guest → host: verified here.
             let (fromGuest, ok2) = VsockE2ETests.connectGuest(uds, port: 5001)
             #expect(ok2?.hasPrefix("OK ") == true && ok2 != ok, "second line: \(ok2 ?? "none")")
-            let received = HostUnix.readToEnd(fromGuest)
+            let received = HostUnix.receivePattern(fromGuest, seed: 5001)
             close(fromGuest)
-            let expected = HostUnix.pattern(count: VsockE2ETests.streamBytes, seed: 5001)
-            #expect(received.count == expected.count)
-            #expect(HostUnix.firstDifference(received, expected) == nil)
+            #expect(received.count == VsockE2ETests.streamBytes)
+            #expect(received.mismatch == nil)
             print("vsock e2e: both host-initiated streams done after \(clock.now - start)")
         }
         let (status, console, stderr) = VsockE2ETests.finish(child)
@@ -88,10 +87,9 @@ struct VsockE2ETests {
         let start = clock.now
         #expect(fromGuest >= 0, "the guest never connected to port 6000")
         if fromGuest >= 0 {
-            let received = HostUnix.readToEnd(fromGuest)
-            let expected = HostUnix.pattern(count: VsockE2ETests.streamBytes, seed: 6000)
-            #expect(received.count == expected.count)
-            #expect(HostUnix.firstDifference(received, expected) == nil)
+            let received = HostUnix.receivePattern(fromGuest, seed: 6000)
+            #expect(received.count == VsockE2ETests.streamBytes)
+            #expect(received.mismatch == nil)
             _ = HostUnix.writeAll(fromGuest, Array("RECEIVED \(received.count)".utf8))
             close(fromGuest)
             print("vsock e2e: guest→host \(received.count) bytes in \(clock.now - start)")
@@ -99,7 +97,7 @@ struct VsockE2ETests {
         let toGuest = HostUnix.accept(source, seconds: 120)
         #expect(toGuest >= 0, "the guest never connected to port 6001")
         if toGuest >= 0 {
-            #expect(HostUnix.writeAll(toGuest, HostUnix.pattern(count: VsockE2ETests.streamBytes, seed: 6001)))
+            #expect(HostUnix.sendPattern(toGuest, count: VsockE2ETests.streamBytes, seed: 6001))
             close(toGuest)
             print("vsock e2e: both guest-initiated streams done after \(clock.now - start)")
         }

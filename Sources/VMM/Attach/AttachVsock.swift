@@ -12,12 +12,14 @@ extension Machine {
             throw VMMError.config("--vsock uds=\(option.udsPath): \(error)")
         }
         let transport = try virtio.attach(device, name: "virtio-vsock", vm: vm, memory: memory, mmio: mmio, log: log)
-        loopSubscribers.append { loop in
-            try loop.subscribe(fd: device.pollFD) { _ in
+        // Weak: the loop's handlers may outlive the machine, the device (and its socket file) must not.
+        loopSubscribers.append { [weak device, weak transport] loop in
+            guard let fd = device?.pollFD else { return }
+            try loop.subscribe(fd: fd) { [weak device, weak transport] _ in
                 do {
-                    try device.processHostEvents()
+                    try device?.processHostEvents()
                 } catch {
-                    transport.fail("host socket event: \(error)")
+                    transport?.fail("host socket event: \(error)")
                 }
             }
         }

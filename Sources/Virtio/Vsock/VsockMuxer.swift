@@ -27,7 +27,6 @@ final class VsockMuxer {
     let udsPath: String
     let poller: VsockPoller
     private let listener: FileDescriptor
-    private let listenerInode: ino_t
     private(set) var connections: [VsockKey: VsockConnection] = [:]
     private var owners: [UInt64: Owner] = [:]
     private var control: [VsockHeader] = []
@@ -42,15 +41,12 @@ final class VsockMuxer {
         self.udsPath = udsPath
         poller = try VsockPoller()
         listener = try UnixStream.listen(path: udsPath)
-        var info = stat()
-        listenerInode = lstat(udsPath, &info) == 0 ? info.st_ino : 0
+        SocketFiles.register(udsPath)
         try poller.add(listener, token: VsockMuxer.listenerToken, events: VsockPoller.readable)
     }
 
     deinit {
-        // Remove the socket file only if it is still the one we bound.
-        var info = stat()
-        if lstat(udsPath, &info) == 0, info.st_ino == listenerInode { unlink(udsPath) }
+        SocketFiles.remove(udsPath)
     }
 
     var pendingControlCount: Int { control.count - controlStart }
