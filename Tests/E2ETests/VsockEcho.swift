@@ -42,6 +42,7 @@ struct VsockEchoServer {
             for (index, stream) in zip(streams.indices, streams) where entries.count > index + 1 {
                 let revents = entries[index + 1].revents
                 if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 && !stream.ended {
+                    // SAFETY: reads at most buffer.count bytes into the local buffer.
                     let count = read(stream.fd, &buffer, buffer.count)
                     if count > 0 { stream.pending += buffer[0..<count] } else if count == 0 || errno != EAGAIN { stream.ended = true }
                 }

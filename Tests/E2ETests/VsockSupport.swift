@@ -43,6 +43,7 @@ enum HostUnix {
         var total = 0
         var mismatch: Int?
         while true {
+            // SAFETY: reads at most buffer.count bytes into the local buffer.
             let count = read(fd, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return (total, mismatch) }
@@ -102,6 +103,7 @@ enum HostUnix {
 
     static func setTimeouts(_ fd: Int32, seconds: Int) {
         var limit = timeval(tv_sec: seconds, tv_usec: 0)
+        // SAFETY: passes the local timeval with its exact size.
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -123,6 +125,7 @@ enum HostUnix {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
+            // SAFETY: reads at most buffer.count bytes into the local buffer.
             let count = read(fd, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return result }
@@ -135,6 +138,7 @@ enum HostUnix {
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while line.count < 256 {
+            // SAFETY: reads one byte into the local.
             let count = read(fd, &byte, 1)
             if count < 0 && errno == EINTR { continue }
             guard count == 1 else { return nil }

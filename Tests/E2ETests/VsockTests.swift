@@ -121,7 +121,7 @@ struct VsockE2ETests {
         let (status, console, stderr) = VsockE2ETests.finish(child)
         #expect(report.accepted == 32)
         #expect(report.completed == 32)
-        #expect(report.echoedBytes == 32 * 131072)
+        #expect(report.echoedBytes == 32 * 393216)
         #expect(console.contains("VSOCK_MULTI streams=32 ok=32 failed=0"), "console: \(console.suffix(1500))")
         #expect(console.contains("KVMRUN_SCRIPT_EXIT=0"))
         #expect(status == 0, "stderr: \(stderr)")

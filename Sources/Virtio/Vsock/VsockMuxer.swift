@@ -83,7 +83,7 @@ final class VsockMuxer {
             guard connection.state == .connecting else { return reset(connection) }
             connection.state = .established
             let line = Array("OK \(key.local)\n".utf8)
-            guard UnixStream.write(connection.stream, line[...]) == .wrote(line.count) else { return close(connection) }
+            guard UnixStream.write(connection.stream, line[...]) == .wrote(line.count) else { return reset(connection) }
         case .rw:
             guard connection.state == .established, connection.peerShutdown & VsockHeader.Shutdown.send == 0,
                   connection.credit.guestMaySend(header.length) else {
@@ -191,8 +191,8 @@ final class VsockMuxer {
         var first: VsockConnection?
         var after: VsockConnection?
         for connection in connections.values where connection.wantsToSend {
-            if first == nil || connection.key < first!.key { first = connection }
-            if let lastServed, connection.key > lastServed, after == nil || connection.key < after!.key {
+            if first.map({ connection.key < $0.key }) ?? true { first = connection }
+            if let lastServed, connection.key > lastServed, after.map({ connection.key < $0.key }) ?? true {
                 after = connection
             }
         }

@@ -95,6 +95,7 @@ enum HostSocket {
     /// What is readable now (non-blocking); nil at end of stream.
     static func readAvailable(_ fd: Int32) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 65536)
+        // SAFETY: receives at most buffer.count bytes into the local buffer.
         let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
         if count == 0 { return nil }
         return count < 0 ? [] : Array(buffer[0..<count])

@@ -162,6 +162,23 @@ struct VsockTests {
         #expect(heard > 0 && heard + Int(VsockCredit.bufferSize) / 4 > data.count, "last update said \(heard)")
     }
 
+    @Test("a guest that sends beyond the credit we advertised gets its stream reset")
+    func guestCreditOverrun() throws {
+        let guest = try VsockGuest()
+        let server = try HostSocket.listen("\(guest.uds)_9100")
+        defer { close(server); unlink("\(guest.uds)_9100"); guest.device.reset() }
+        try guest.send(.request, from: 41000, to: 9100)
+        #expect(try guest.received().map(\.header.knownOp) == [.response])
+        let host = accept(server, nil, nil)
+        defer { close(host) }
+        // The host reads nothing: the socket buffer fills, then our 256 KiB, then the guest overruns.
+        let chunk = [UInt8](repeating: 0x5A, count: 60 * 1024)
+        for _ in 0..<16 { try guest.send(.rw, from: 41000, to: 9100, payload: chunk) }
+        #expect(try guest.received().map(\.header.knownOp).last == .rst)
+        #expect(guest.device.counters["credit_violations"] == 1)
+        #expect(!guest.driver.needsReset, "a misbehaving stream is reset, the device keeps working")
+    }
+
     @Test("a bad CONNECT line closes the client without bothering the guest")
     func badConnectLine() throws {
         let guest = try VsockGuest()
