@@ -270,14 +270,13 @@ final class VsockMuxer {
         }
     }
 
-    /// The port of a `CONNECT <port>` line, or nil.
+    /// The port of a `CONNECT <port>` line, or nil. Like Firecracker, the verb's case and the
+    /// spacing do not matter (a trailing CR is spacing too).
     static func parseConnect(_ line: [UInt8]) -> UInt32? {
-        let text = String(decoding: line, as: UTF8.self)
-        let prefix = "CONNECT "
-        guard text.hasPrefix(prefix) else { return nil }
-        let digits = text.dropFirst(prefix.count)
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return UInt32(digits)
+        let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+        guard words.count == 2, words[0].lowercased() == "connect",
+              words[1].allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt32(words[1])
     }
 
     private func dropClient(_ token: UInt64, _ stream: FileDescriptor) {

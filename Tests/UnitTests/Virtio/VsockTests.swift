@@ -179,6 +179,17 @@ struct VsockTests {
         #expect(!guest.driver.needsReset, "a misbehaving stream is reset, the device keeps working")
     }
 
+    @Test("CONNECT lines: the port, any case and spacing; anything else is refused")
+    func connectLines() {
+        let parse = { (text: String) in VsockMuxer.parseConnect(Array(text.utf8)) }
+        #expect(parse("CONNECT 5000") == 5000)
+        #expect(parse("connect  52\r") == 52)
+        #expect(parse("CONNECT 4294967295") == UInt32.max)
+        for bad in ["CONNECT", "CONNECT x", "CONNECT -1", "CONNECT 4294967296", "CONNECT 1 2", "OPEN 5", "", "CONNECT +5"] {
+            #expect(parse(bad) == nil, "accepted '\(bad)'")
+        }
+    }
+
     @Test("a bad CONNECT line closes the client without bothering the guest")
     func badConnectLine() throws {
         let guest = try VsockGuest()
