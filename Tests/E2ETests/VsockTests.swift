@@ -35,7 +35,7 @@ struct VsockE2ETests {
         return (fd, HostUnix.readLine(fd))
     }
 
-    @Test("host-initiated: CONNECT/OK, 4 MiB to the guest and 4 MiB from it, byte for byte; socket 0600, removed at exit")
+    @Test("host-initiated: CONNECT/OK, 4 MiB to the guest and 4 MiB from it, byte for byte; RST closes the client; socket 0600, removed at exit")
     func hostInitiated() throws {
         let uds = E2E.temporaryPath("vsock-host.sock")
         let child = try VsockE2ETests.start(script: "vsock-host", uds: uds)
@@ -46,6 +46,11 @@ struct VsockE2ETests {
         #expect(lstat(uds, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK && info.st_mode & 0o777 == 0o600)
 
         if ready {
+            // No guest listener on 5999: the guest answers RST and the client is closed without OK.
+            let (refused, noLine) = VsockE2ETests.connectGuest(uds, port: 5999)
+            #expect(refused >= 0 && noLine == nil, "got '\(noLine ?? "")'")
+            close(refused)
+
             let clock = ContinuousClock()
             let start = clock.now
             // Host → guest: the guest verifies and answers VERIFIED <n>.

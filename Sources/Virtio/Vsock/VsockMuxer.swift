@@ -85,8 +85,11 @@ final class VsockMuxer {
             let line = Array("OK \(key.local)\n".utf8)
             guard UnixStream.write(connection.stream, line[...]) == .wrote(line.count) else { return reset(connection) }
         case .rw:
-            guard connection.state == .established, connection.peerShutdown & VsockHeader.Shutdown.send == 0,
-                  connection.credit.guestMaySend(header.length) else {
+            guard connection.state == .established, connection.peerShutdown & VsockHeader.Shutdown.send == 0 else {
+                count("unexpected_data")
+                return reset(connection)
+            }
+            guard connection.credit.guestMaySend(header.length) else {
                 count("credit_violations")
                 return reset(connection)
             }
