@@ -58,6 +58,12 @@ public final class EventLoop {
         }
     }
 
+    /// Drops every subscription. Handlers often capture the loop (to stop it) or the devices
+    /// that subscribed; dropping them when the machine is done breaks those cycles.
+    public func unsubscribeAll() {
+        for token in Array(handlers.keys) { unsubscribe(token) }
+    }
+
     /// Makes `run` return after the current round of handlers.
     public func stop() { stopped = true }
 

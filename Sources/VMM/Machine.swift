@@ -188,6 +188,7 @@ public final class Machine: @unchecked Sendable {
         let signals = FileDescriptor(try sys("signalfd for SIGINT/SIGTERM") { kvmrun_termination_signalfd() })
         VcpuThread.installKickHandler()
         let loop = try EventLoop()
+        defer { loop.unsubscribeAll() }
         var receivedSignal: Int32?
         try loop.subscribe(fd: signals.raw) { _ in
             let number = kvmrun_signalfd_read(signals.raw)
