@@ -48,7 +48,7 @@ public final class Machine: @unchecked Sendable {
     var loopSubscribers: [(EventLoop) throws -> Void] = []
     private let stopEvent: FileDescriptor
     private let stopRequest = Mutex<StopRequest?>(nil)
-    private let log: @Sendable (String) -> Void
+    let log: @Sendable (String) -> Void
 
     public init(config: VMConfig, timeline: BootTimeline = BootTimeline(),
                 log: @escaping @Sendable (String) -> Void) throws {

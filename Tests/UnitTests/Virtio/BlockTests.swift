@@ -1,0 +1,308 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Memory
+import Testing
+import Virtio
+import VirtioTesting
+
+/// A virtio-blk device over a real temporary image file, driven by the driver test double.
+final class BlockRig {
+    typealias T = BlockSpec.RequestType
+    static let sectors = 64
+    let path: String
+    let driver: DriverDouble
+    let device: BlockDevice
+    let transport: MMIOTransport
+    /// The image's original contents: byte i is (i * 7 + i / 512) & 0xFF.
+    let original: [UInt8]
+
+    init(_ name: String, readOnly: Bool = false, id: String = "test-disk", sectors: Int = BlockRig.sectors) throws {
+        path = BlockRig.temporaryPath(name)
+        original = (0..<(sectors * 512)).map { UInt8(truncatingIfNeeded: $0 * 7 + $0 / 512) }
+        BlockRig.writeFile(path, original)
+        device = try BlockDevice(path: path, readOnly: readOnly, id: id)
+        driver = try DriverDouble()
+        transport = driver.attach(device)
+        driver.initialize()
+    }
+
+    deinit { unlink(path) }
+
+    static func temporaryPath(_ name: String) -> String { "/tmp/kvmrun-unit-\(getpid())-\(name)" }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // SAFETY: writes the local array.
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    var fileBytes: [UInt8] {
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(lseek(fd, 0, SEEK_END)))
+        // SAFETY: reads into the local array of the file's size.
+        _ = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return bytes
+    }
+
+    func header(_ type: UInt32, sector: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: type.littleEndian) { Array($0) } + [0, 0, 0, 0] + withUnsafeBytes(of: sector.littleEndian) { Array($0) }
+    }
+
+    struct Reply {
+        let status: UInt8
+        let usedLength: UInt32?
+        let data: [UInt8]
+    }
+
+    /// Sends header + `input` (device-readable) + `outputLength` writable bytes + status byte,
+    /// each in its own descriptor, and returns the status, used length and output bytes.
+    func request(_ type: UInt32, sector: UInt64 = 0, input: [UInt8] = [], outputLength: Int = 0) throws -> Reply {
+        var buffers: [DriverDouble.Buffer] = []
+        let head = header(type, sector: sector)
+        buffers.append(.init(address: try driver.allocate(head.count, bytes: head), length: UInt32(head.count), writable: false))
+        if !input.isEmpty {
+            buffers.append(.init(address: try driver.allocate(input.count, bytes: input), length: UInt32(input.count), writable: false))
+        }
+        var output: GuestAddress?
+        if outputLength > 0 {
+            let address = try driver.allocate(outputLength, bytes: [UInt8](repeating: 0xEE, count: outputLength))
+            output = address
+            buffers.append(.init(address: address, length: UInt32(outputLength), writable: true))
+        }
+        let status = try driver.allocate(1, bytes: [0xFF])
+        buffers.append(.init(address: status, length: 1, writable: true))
+        return try send(buffers, status: status, output: output, outputLength: outputLength)
+    }
+
+    func send(_ buffers: [DriverDouble.Buffer], status: GuestAddress, output: GuestAddress? = nil,
+              outputLength: Int = 0) throws -> Reply {
+        try driver.publish(buffers, queue: 0)
+        let used = try driver.takeUsed(queue: 0)
+        let data = try output.map { try driver.memory.read(count: outputLength, at: $0) } ?? []
+        return Reply(status: try driver.memory.load(UInt8.self, at: status), usedLength: used.first?.length, data: data)
+    }
+
+    func discardSegment(sector: UInt64, count: UInt32, flags: UInt32 = 0) -> [UInt8] {
+        withUnsafeBytes(of: sector.littleEndian) { Array($0) } + withUnsafeBytes(of: count.littleEndian) { Array($0) }
+            + withUnsafeBytes(of: flags.littleEndian) { Array($0) }
+    }
+}
+
+@Suite("virtio-blk device")
+struct BlockTests {
+    typealias T = BlockSpec.RequestType
+    typealias S = BlockSpec.Status
+
+    @Test("config space: capacity in sectors, blk_size, seg_max; features offered")
+    func configSpace() throws {
+        let rig = try BlockRig("config")
+        let config = rig.driver.readConfig(offset: 0, count: BlockSpec.ConfigOffset.size)
+        #expect(littleEndianValue(config, 0, UInt64.self) == UInt64(BlockRig.sectors))
+        #expect(littleEndianValue(config, BlockSpec.ConfigOffset.blockSize, UInt32.self) == 512)
+        #expect(littleEndianValue(config, BlockSpec.ConfigOffset.segMax, UInt32.self) == BlockDevice.segmentMax)
+        let features = rig.driver.deviceFeatures
+        #expect(features & BlockSpec.Feature.flush != 0)
+        #expect(features & BlockSpec.Feature.readOnly == 0)
+        #expect(features & BlockSpec.Feature.writeZeroes != 0)
+        #expect(rig.driver.readRegister(MMIOTransport.Register.deviceID) == VirtioDeviceType.block.rawValue)
+        #expect(!rig.driver.needsReset)
+    }
+
+    @Test("IN reads the image's bytes at the sector into the driver's buffer")
+    func read() throws {
+        let rig = try BlockRig("read")
+        let reply = try rig.request(T.read, sector: 3, outputLength: 1024)
+        #expect(reply.status == S.ok)
+        #expect(reply.data == Array(rig.original[(3 * 512)..<(5 * 512)]))
+        #expect(reply.usedLength == 1025)
+        #expect(rig.device.counters["reads"] == 1 && rig.device.counters["read_bytes"] == 1024)
+        #expect(rig.driver.line.count >= 1, "the driver is interrupted for the used buffer")
+    }
+
+    @Test("OUT writes the driver's bytes into the file at the sector, nothing else changes")
+    func write() throws {
+        let rig = try BlockRig("write")
+        let pattern = (0..<1536).map { UInt8(truncatingIfNeeded: 255 - $0) }
+        let reply = try rig.request(T.write, sector: 10, input: pattern)
+        #expect(reply.status == S.ok && reply.usedLength == 1)
+        var expected = rig.original
+        expected.replaceSubrange((10 * 512)..<(13 * 512), with: pattern)
+        #expect(rig.fileBytes == expected)
+        #expect(rig.device.counters["writes"] == 1 && rig.device.counters["write_bytes"] == 1536)
+    }
+
+    @Test("FLUSH syncs and answers OK; GET_ID returns the drive id NUL-padded to 20 bytes")
+    func flushAndID() throws {
+        let rig = try BlockRig("flush", id: "rootfs-1")
+        #expect(try rig.request(T.flush).status == S.ok)
+        #expect(rig.device.counters["flushes"] == 1)
+        let reply = try rig.request(T.getID, outputLength: 20)
+        #expect(reply.status == S.ok)
+        #expect(reply.data == Array("rootfs-1".utf8) + [UInt8](repeating: 0, count: 12))
+        #expect(reply.usedLength == 21)
+    }
+
+    @Test("a read-only drive offers RO and answers writes and discards with IOERR, file unchanged")
+    func readOnly() throws {
+        let rig = try BlockRig("readonly", readOnly: true)
+        #expect(rig.driver.deviceFeatures & BlockSpec.Feature.readOnly != 0)
+        #expect(rig.driver.deviceFeatures & BlockSpec.Feature.discard == 0)
+        #expect(try rig.request(T.write, sector: 0, input: [UInt8](repeating: 1, count: 512)).status == S.ioError)
+        #expect(try rig.request(T.discard, input: rig.discardSegment(sector: 0, count: 8)).status == S.ioError)
+        #expect(try rig.request(T.read, sector: 0, outputLength: 512).status == S.ok, "reads still work")
+        #expect(rig.fileBytes == rig.original)
+        #expect(rig.device.counters["errors"] == 2)
+        #expect(!rig.driver.needsReset)
+    }
+
+    @Test("sectors beyond the capacity are IOERR, including overflowing sector numbers",
+          arguments: [(UInt64(63), 1024), (UInt64(64), 512), (UInt64.max, 512), (UInt64.max >> 9, 512), (UInt64(0), 65 * 512)])
+    func outOfRange(sector: UInt64, length: Int) throws {
+        let rig = try BlockRig("range-\(sector % 1000)-\(length)")
+        #expect(try rig.request(T.read, sector: sector, outputLength: length).status == S.ioError)
+        #expect(try rig.request(T.write, sector: sector, input: [UInt8](repeating: 9, count: length)).status == S.ioError)
+        #expect(rig.fileBytes == rig.original)
+        #expect(!rig.driver.needsReset)
+    }
+
+    @Test("the last sector is reachable; a length that is not whole sectors is IOERR")
+    func edges() throws {
+        let rig = try BlockRig("edges")
+        let last = try rig.request(T.read, sector: UInt64(BlockRig.sectors - 1), outputLength: 512)
+        #expect(last.status == S.ok && last.data == Array(rig.original.suffix(512)))
+        #expect(try rig.request(T.read, sector: 0, outputLength: 100).status == S.ioError)
+        #expect(try rig.request(T.write, sector: 0, input: [1, 2, 3]).status == S.ioError)
+        #expect(rig.fileBytes == rig.original)
+    }
+
+    @Test("unknown request types are UNSUPP; the device keeps working")
+    func unsupported() throws {
+        let rig = try BlockRig("unsupp")
+        #expect(try rig.request(99).status == S.unsupported)
+        #expect(try rig.request(T.read, outputLength: 512).status == S.ok)
+        #expect(rig.device.counters["unsupported"] == 1)
+    }
+
+    @Test("a short header gets IOERR in the status byte")
+    func shortHeader() throws {
+        let rig = try BlockRig("short")
+        let header = try rig.driver.allocate(8, bytes: [0, 0, 0, 0, 0, 0, 0, 0])
+        let status = try rig.driver.allocate(1, bytes: [0xFF])
+        let reply = try rig.send([.init(address: header, length: 8, writable: false),
+                                  .init(address: status, length: 1, writable: true)], status: status)
+        #expect(reply.status == S.ioError && reply.usedLength == 1)
+        #expect(!rig.driver.needsReset)
+    }
+
+    @Test("a chain with no device-writable byte (no status) is a protocol error: NEEDS_RESET, logged")
+    func noStatus() throws {
+        let rig = try BlockRig("nostatus")
+        let head = rig.header(T.read, sector: 0)
+        let header = try rig.driver.allocate(16, bytes: head)
+        let data = try rig.driver.allocate(512)
+        try rig.driver.publish([.init(address: header, length: 16, writable: false),
+                                .init(address: data, length: 512, writable: false)], queue: 0)
+        #expect(rig.driver.needsReset)
+        #expect(rig.driver.log.last?.contains("status") == true)
+        #expect(rig.fileBytes == rig.original)
+    }
+
+    @Test("framing does not matter: header split over two descriptors, data and status in one")
+    func framing() throws {
+        let rig = try BlockRig("framing")
+        let head = rig.header(T.read, sector: 5)
+        let first = try rig.driver.allocate(8, bytes: Array(head[0..<8]))
+        let second = try rig.driver.allocate(8, bytes: Array(head[8..<16]))
+        let combined = try rig.driver.allocate(513, bytes: [UInt8](repeating: 0xEE, count: 513))
+        let reply = try rig.send([.init(address: first, length: 8, writable: false),
+                                  .init(address: second, length: 8, writable: false),
+                                  .init(address: combined, length: 513, writable: true)],
+                                 status: combined + 512, output: combined, outputLength: 512)
+        #expect(reply.status == S.ok)
+        #expect(reply.data == Array(rig.original[(5 * 512)..<(6 * 512)]))
+    }
+
+    @Test("DISCARD is offered only when the file can punch holes, and then reads back zeros")
+    func discard() throws {
+        let rig = try BlockRig("discard")
+        let offered = rig.driver.deviceFeatures & BlockSpec.Feature.discard != 0
+        let reply = try rig.request(T.discard, input: rig.discardSegment(sector: 8, count: 16))
+        if offered {
+            #expect(reply.status == S.ok)
+            var expected = rig.original
+            expected.replaceSubrange((8 * 512)..<(24 * 512), with: [UInt8](repeating: 0, count: 16 * 512))
+            #expect(rig.fileBytes == expected)
+            let config = rig.driver.readConfig(offset: 0, count: BlockSpec.ConfigOffset.size)
+            #expect(littleEndianValue(config, BlockSpec.ConfigOffset.maxDiscardSectors, UInt32.self) == BlockDevice.maxDiscardSectors)
+        } else {
+            #expect(reply.status == S.unsupported)
+            #expect(rig.fileBytes == rig.original)
+        }
+        #expect(try rig.request(T.discard, input: rig.discardSegment(sector: 60, count: 8)).status
+            == (offered ? S.ioError : S.unsupported), "beyond the end")
+        #expect(try rig.request(T.discard, input: [1, 2, 3]).status == (offered ? S.ioError : S.unsupported))
+    }
+
+    @Test("WRITE_ZEROES zeroes the range, with or without the unmap flag")
+    func writeZeroes() throws {
+        let rig = try BlockRig("zeroes")
+        #expect(try rig.request(T.writeZeroes, input: rig.discardSegment(sector: 1, count: 2)).status == S.ok)
+        #expect(try rig.request(T.writeZeroes, input: rig.discardSegment(sector: 40, count: 8, flags: 1)).status == S.ok)
+        #expect(try rig.request(T.writeZeroes, input: rig.discardSegment(sector: 0, count: 1, flags: 2)).status == S.unsupported)
+        var expected = rig.original
+        expected.replaceSubrange(512..<(3 * 512), with: [UInt8](repeating: 0, count: 1024))
+        expected.replaceSubrange((40 * 512)..<(48 * 512), with: [UInt8](repeating: 0, count: 8 * 512))
+        #expect(rig.fileBytes == expected)
+        #expect(rig.fileBytes.count == rig.original.count)
+    }
+
+    @Test("a new backing file: new capacity in the config, config generation bumped, interrupt raised")
+    func replaceBackingFile() throws {
+        let rig = try BlockRig("replace-old")
+        let newPath = BlockRig.temporaryPath("replace-new")
+        let newBytes = [UInt8](repeating: 0x5A, count: 128 * 512)
+        BlockRig.writeFile(newPath, newBytes)
+        defer { unlink(newPath) }
+        let generation = rig.driver.readRegister(MMIOTransport.Register.configGeneration)
+        let interrupts = rig.driver.line.count
+        #expect(try rig.device.replaceBackingFile(path: newPath) == 128)
+        rig.transport.configChanged()
+        #expect(littleEndianValue(rig.driver.readConfig(offset: 0, count: 8), 0, UInt64.self) == 128)
+        #expect(rig.driver.readRegister(MMIOTransport.Register.configGeneration) != generation)
+        #expect(rig.driver.line.count > interrupts)
+        let reply = try rig.request(T.read, sector: 100, outputLength: 512)
+        #expect(reply.status == S.ok && reply.data == [UInt8](repeating: 0x5A, count: 512))
+        #expect(rig.device.path == newPath)
+    }
+
+    @Test("a backing file that cannot be opened leaves the old one in place, and the error names the path")
+    func replaceFails() throws {
+        let rig = try BlockRig("replace-fail")
+        #expect {
+            try rig.device.replaceBackingFile(path: "/nonexistent/kvmrun.img")
+        } throws: { error in
+            "\(error)".contains("/nonexistent/kvmrun.img")
+        }
+        #expect(rig.device.capacitySectors == UInt64(BlockRig.sectors))
+        let reply = try rig.request(T.read, sector: 0, outputLength: 512)
+        #expect(reply.data == Array(rig.original[0..<512]))
+    }
+
+    @Test("opening a missing image fails with the path in the error")
+    func missingImage() throws {
+        #expect {
+            _ = try BlockDevice(path: "/nonexistent/disk.img", id: "d")
+        } throws: { error in
+            "\(error)".contains("/nonexistent/disk.img") && "\(error)".contains("ENOENT")
+        }
+    }
+}
+
+func littleEndianValue<V: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, _ type: V.Type) -> V {
+    var value: V = 0
+    for index in 0..<(V.bitWidth / 8) { value |= V(bytes[offset + index]) << (8 * index) }
+    return value
+}
