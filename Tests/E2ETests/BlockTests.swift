@@ -43,7 +43,9 @@ enum BlockImages {
 
     /// The value of `key=` on the console line that starts with `prefix`.
     static func field(_ output: String, line prefix: String, key: String) -> String? {
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        // The serial console ends lines with "\r\n", which Swift sees as one Character.
+        let lines = output.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        guard let line = lines.first(where: { $0.hasPrefix(prefix) }) else { return nil }
         let tokens = line.split(whereSeparator: { $0 == " " || $0 == "\r" })
         return tokens.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
     }
