@@ -56,7 +56,7 @@ enum BlockImages {
 struct BlockE2ETests {
     static let mib = 1 << 20
 
-    @Test("two disks: the guest reads the host's pattern, writes one the host reads back; a read-only disk refuses writes; discard")
+    @Test("two disks: the guest reads the host's pattern, writes one the host reads back; a read-only disk refuses writes; discard and write-zeroes")
     func twoDisks() throws {
         let source = E2E.temporaryPath("blk-source.img")
         let scratch = E2E.temporaryPath("blk-scratch.img")
@@ -89,7 +89,18 @@ struct BlockE2ETests {
         #expect(written.count == 4 * Self.mib, "the image keeps its size")
         guard written.count == 4 * Self.mib else { return }
         #expect(Array(written[0..<Self.mib]) == pattern, "vda copied onto vdb by the guest")
-        #expect(written[Self.mib..<(2 * Self.mib)].allSatisfy { $0 == 0xFF }, "untouched between the writes")
+        // WRITE_ZEROES from the guest's fallocate: 64 KiB at 1.5 MiB (no unmap), 64 KiB at 1.625 MiB (unmap).
+        #expect(BlockImages.field(console, line: "blk_vdb write_zeroes_max_bytes", key: "write_zeroes_max_bytes")
+            == String(Int(BlockSpecLimits.maxWriteZeroesSectors) * 512))
+        #expect(console.contains("blk_write_zeroes=done"))
+        let zeroed = [(1_572_864, 65536), (1_703_936, 65536)]
+        for (start, length) in zeroed {
+            #expect(written[start..<(start + length)].allSatisfy { $0 == 0 }, "zeroed at \(start)")
+        }
+        let untouched = [(Self.mib, 1_572_864), (1_638_400, 1_703_936), (1_769_472, 2 * Self.mib)]
+        for (start, end) in untouched {
+            #expect(written[start..<end].allSatisfy { $0 == 0xFF }, "untouched \(start)..<\(end)")
+        }
         let text = Array(String(repeating: "kvmrun-blk-pattern\n", count: 65536 / 19 + 1).utf8.prefix(65536))
         #expect(Array(written[(2 * Self.mib)..<(2 * Self.mib + 65536)]) == text, "the guest's dd at 2 MiB")
         #expect(written[(2 * Self.mib + 65536)..<(3 * Self.mib)].allSatisfy { $0 == 0xFF })
@@ -99,6 +110,11 @@ struct BlockE2ETests {
             #expect(written[(3 * Self.mib)...].allSatisfy { $0 == 0xFF })
         }
     }
+}
+
+/// The device's limits as the guest should see them (E2E tests do not link the VMM).
+enum BlockSpecLimits {
+    static let maxWriteZeroesSectors = 1 << 16
 }
 
 /// `--disk` mistakes are usage errors (status 64) named before any VM exists; no /dev/kvm needed.
