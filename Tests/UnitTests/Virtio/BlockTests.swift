@@ -208,6 +208,24 @@ struct BlockTests {
         #expect(rig.driver.needsReset)
         #expect(rig.driver.log.last?.contains("status") == true)
         #expect(rig.fileBytes == rig.original)
+        // A driver reset brings the device back.
+        #expect(rig.driver.initialize() & MMIOTransport.Status.driverOK != 0)
+        #expect(!rig.driver.needsReset)
+        #expect(try rig.request(T.read, sector: 1, outputLength: 512).data == Array(rig.original[512..<1024]))
+    }
+
+    @Test("a 2-byte status buffer on a read: the extra byte counts as data, so the request is IOERR")
+    func wideStatus() throws {
+        let rig = try BlockRig("widestatus")
+        let head = rig.header(T.read, sector: 0)
+        let header = try rig.driver.allocate(16, bytes: head)
+        let data = try rig.driver.allocate(512)
+        let status = try rig.driver.allocate(2, bytes: [0xFF, 0xFF])
+        let reply = try rig.send([.init(address: header, length: 16, writable: false),
+                                  .init(address: data, length: 512, writable: true),
+                                  .init(address: status, length: 2, writable: true)], status: status + 1)
+        #expect(reply.status == S.ioError)
+        #expect(!rig.driver.needsReset)
     }
 
     @Test("framing does not matter: header split over two descriptors, data and status in one")
