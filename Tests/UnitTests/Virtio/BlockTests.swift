@@ -77,6 +77,14 @@ final class BlockRig {
         return try send(buffers, status: status, output: output, outputLength: outputLength)
     }
 
+    /// Allocates one descriptor buffer per entry, filled with its bytes.
+    func buffers(_ specs: [(bytes: [UInt8], writable: Bool)]) throws -> [DriverDouble.Buffer] {
+        try specs.map { spec in
+            .init(address: try driver.allocate(spec.bytes.count, bytes: spec.bytes), length: UInt32(spec.bytes.count),
+                  writable: spec.writable)
+        }
+    }
+
     func send(_ buffers: [DriverDouble.Buffer], status: GuestAddress, output: GuestAddress? = nil,
               outputLength: Int = 0) throws -> Reply {
         try driver.publish(buffers, queue: 0)
@@ -189,10 +197,8 @@ struct BlockTests {
     @Test("a short header gets IOERR in the status byte")
     func shortHeader() throws {
         let rig = try BlockRig("short")
-        let header = try rig.driver.allocate(8, bytes: [0, 0, 0, 0, 0, 0, 0, 0])
-        let status = try rig.driver.allocate(1, bytes: [0xFF])
-        let reply = try rig.send([.init(address: header, length: 8, writable: false),
-                                  .init(address: status, length: 1, writable: true)], status: status)
+        let chain = try rig.buffers([([UInt8](repeating: 0, count: 8), false), ([0xFF], true)])
+        let reply = try rig.send(chain, status: chain[1].address)
         #expect(reply.status == S.ioError && reply.usedLength == 1)
         #expect(!rig.driver.needsReset)
     }
@@ -200,11 +206,8 @@ struct BlockTests {
     @Test("a chain with no device-writable byte (no status) is a protocol error: NEEDS_RESET, logged")
     func noStatus() throws {
         let rig = try BlockRig("nostatus")
-        let head = rig.header(T.read, sector: 0)
-        let header = try rig.driver.allocate(16, bytes: head)
-        let data = try rig.driver.allocate(512)
-        try rig.driver.publish([.init(address: header, length: 16, writable: false),
-                                .init(address: data, length: 512, writable: false)], queue: 0)
+        let chain = try rig.buffers([(rig.header(T.read, sector: 0), false), ([UInt8](repeating: 0, count: 512), false)])
+        try rig.driver.publish(chain, queue: 0)
         #expect(rig.driver.needsReset)
         #expect(rig.driver.log.last?.contains("status") == true)
         #expect(rig.fileBytes == rig.original)
@@ -217,13 +220,9 @@ struct BlockTests {
     @Test("a 2-byte status buffer on a read: the extra byte counts as data, so the request is IOERR")
     func wideStatus() throws {
         let rig = try BlockRig("widestatus")
-        let head = rig.header(T.read, sector: 0)
-        let header = try rig.driver.allocate(16, bytes: head)
-        let data = try rig.driver.allocate(512)
-        let status = try rig.driver.allocate(2, bytes: [0xFF, 0xFF])
-        let reply = try rig.send([.init(address: header, length: 16, writable: false),
-                                  .init(address: data, length: 512, writable: true),
-                                  .init(address: status, length: 2, writable: true)], status: status + 1)
+        let chain = try rig.buffers([(rig.header(T.read, sector: 0), false), ([UInt8](repeating: 0, count: 512), true),
+                                     ([0xFF, 0xFF], true)])
+        let reply = try rig.send(chain, status: chain[2].address + 1)
         #expect(reply.status == S.ioError)
         #expect(!rig.driver.needsReset)
     }
@@ -232,13 +231,10 @@ struct BlockTests {
     func framing() throws {
         let rig = try BlockRig("framing")
         let head = rig.header(T.read, sector: 5)
-        let first = try rig.driver.allocate(8, bytes: Array(head[0..<8]))
-        let second = try rig.driver.allocate(8, bytes: Array(head[8..<16]))
-        let combined = try rig.driver.allocate(513, bytes: [UInt8](repeating: 0xEE, count: 513))
-        let reply = try rig.send([.init(address: first, length: 8, writable: false),
-                                  .init(address: second, length: 8, writable: false),
-                                  .init(address: combined, length: 513, writable: true)],
-                                 status: combined + 512, output: combined, outputLength: 512)
+        let chain = try rig.buffers([(Array(head[0..<8]), false), (Array(head[8..<16]), false),
+                                     ([UInt8](repeating: 0xEE, count: 513), true)])
+        let combined = chain[2].address
+        let reply = try rig.send(chain, status: combined + 512, output: combined, outputLength: 512)
         #expect(reply.status == S.ok)
         #expect(reply.data == Array(rig.original[(5 * 512)..<(6 * 512)]))
     }
