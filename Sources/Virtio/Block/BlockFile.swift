@@ -39,18 +39,19 @@ final class BlockFile: @unchecked Sendable {
         return kvmrun_fallocate(fd, KVMRUN_FALLOC_PUNCH_HOLE, Int64(size), 4096) == 0
     }
 
-    /// Reads exactly `length` bytes at `offset` into guest memory at `address` (already known to
-    /// be inside guest RAM). Reading past the end of the file (it shrank) is an EIO.
-    func read(into memory: GuestMemory, at address: GuestAddress, length: Int, offset: UInt64) throws(SystemError) {
-        try transfer(memory, address, length, offset, call: "pread \(path)") { fd, pointer, count, position in
-            pread(fd, pointer, count, position)
+    /// Reads the file from `offset` into `segments` of guest memory, in order, with one preadv(2)
+    /// per request (more only after a short read). Reading past the end of the file (it shrank)
+    /// is an EIO.
+    func read(into memory: GuestMemory, segments: [GuestSegment], offset: UInt64) throws(SystemError) {
+        try transfer(memory, segments, offset, call: "preadv \(path)") { fd, vectors, count, position in
+            preadv(fd, vectors, count, position)
         }
     }
 
-    /// Writes `length` bytes from guest memory at `address` to the file at `offset`.
-    func write(from memory: GuestMemory, at address: GuestAddress, length: Int, offset: UInt64) throws(SystemError) {
-        try transfer(memory, address, length, offset, call: "pwrite \(path)") { fd, pointer, count, position in
-            pwrite(fd, pointer, count, position)
+    /// Writes `segments` of guest memory to the file from `offset`, in order, with pwritev(2).
+    func write(from memory: GuestMemory, segments: [GuestSegment], offset: UInt64) throws(SystemError) {
+        try transfer(memory, segments, offset, call: "pwritev \(path)") { fd, vectors, count, position in
+            pwritev(fd, vectors, count, position)
         }
     }
 
@@ -77,33 +78,73 @@ final class BlockFile: @unchecked Sendable {
         try sys("fsync \(path)") { fsync(fd.raw) }
     }
 
-    private func transfer(_ memory: GuestMemory, _ address: GuestAddress, _ length: Int, _ offset: UInt64, call: String,
-                          _ body: (Int32, UnsafeMutableRawPointer, Int, off_t) -> Int) throws(SystemError) {
-        guard length > 0 else { return }
-        let fd = self.fd.raw
+    /// IOV_MAX on Linux (a request has at most a queue's worth, 256, anyway).
+    static let maxVectors = 1024
+
+    typealias VectorCall = (Int32, UnsafePointer<iovec>, Int32, off_t) -> Int
+
+    private func transfer(_ memory: GuestMemory, _ segments: [GuestSegment], _ offset: UInt64, call: String,
+                          _ body: VectorCall) throws(SystemError) {
+        let total = segments.reduce(0) { $0 + $1.length }
+        guard total > 0 else { return }
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(segments.count)
         let outcome: Result<Void, SystemError>
         do {
-            outcome = try memory.withBytes(at: address, length: UInt64(length)) { buffer -> Result<Void, SystemError> in
-                var done = 0
-                while done < length {
-                    // SAFETY: buffer is the checked host view of [address, address + length);
-                    // done < length, so the pointer and count stay inside it.
-                    let pointer = buffer.baseAddress!.advanced(by: done)
-                    let position = off_t(offset + UInt64(done))
-                    let count: Int
-                    do throws(SystemError) {
-                        count = try sys(call) { body(fd, pointer, length - done, position) }
-                    } catch {
-                        return .failure(error)
-                    }
-                    if count == 0 { return .failure(SystemError(call: "\(call) at \(position) (end of file)", errno: EIO)) }
-                    done += count
-                }
-                return .success(())
+            outcome = try BlockFile.withHostVectors(memory, segments[...], &vectors) { vectors in
+                BlockFile.transferAll(fd.raw, &vectors, total: total, offset: offset, call: call, body)
             }
         } catch {
-            outcome = .failure(SystemError(call: "\(call): guest buffer \(address)+\(length) outside guest RAM", errno: EFAULT))
+            outcome = .failure(SystemError(call: "\(call): a guest buffer is outside guest RAM", errno: EFAULT))
         }
         try outcome.get()
+    }
+
+    /// Collects host views of `segments` as iovecs and runs `body` while all of them are valid:
+    /// each view comes from `GuestMemory.withBytes`, nested one level per segment (at most a
+    /// queue's worth), so no pointer outlives its closure.
+    private static func withHostVectors<R>(_ memory: GuestMemory, _ segments: ArraySlice<GuestSegment>, _ vectors: inout [iovec],
+                                           _ body: (inout [iovec]) -> R) throws -> R {
+        guard let first = segments.first else { return body(&vectors) }
+        return try memory.withBytes(at: first.address, length: UInt64(first.length)) { buffer in
+            // SAFETY: buffer is the checked host view of the whole segment, valid inside this closure,
+            // and every use of the iovecs happens in `body`, further inside it.
+            vectors.append(iovec(iov_base: buffer.baseAddress, iov_len: buffer.count))
+            return try withHostVectors(memory, segments.dropFirst(), &vectors, body)
+        }
+    }
+
+    /// Calls `body` until `total` bytes moved, dropping what a short transfer already covered.
+    static func transferAll(_ fd: Int32, _ vectors: inout [iovec], total: Int, offset: UInt64, call: String,
+                                    _ body: VectorCall) -> Result<Void, SystemError> {
+        var done = 0
+        var first = 0
+        while done < total {
+            let position = off_t(offset + UInt64(done))
+            let remaining = Int32(min(vectors.count - first, BlockFile.maxVectors))
+            let count: Int
+            do throws(SystemError) {
+                // SAFETY: first < vectors.count while bytes remain, and remaining iovecs follow it.
+                count = try sys(call) { vectors.withUnsafeBufferPointer { body(fd, $0.baseAddress! + first, remaining, position) } }
+            } catch {
+                return .failure(error)
+            }
+            if count == 0 { return .failure(SystemError(call: "\(call) at \(position) (end of file)", errno: EIO)) }
+            done += count
+            var skip = count
+            while skip > 0, first < vectors.count {
+                let length = vectors[first].iov_len
+                if skip >= length {
+                    skip -= length
+                    first += 1
+                } else {
+                    // SAFETY: advances inside the same segment (skip < its length).
+                    vectors[first].iov_base = vectors[first].iov_base.map { $0 + skip }
+                    vectors[first].iov_len = length - skip
+                    skip = 0
+                }
+            }
+        }
+        return .success(())
     }
 }

@@ -61,22 +61,19 @@ struct BlockRequestHandler {
         guard !(toFile && file.readOnly) else { return .ioError("write to a read-only drive") }
         let segments = toFile ? request.input : request.output
         let length = segments.reduce(0) { $0 + $1.length }
-        var offset: UInt64
+        let offset: UInt64
         switch dataOffset(request, length: length) {
         case let .failure(error): return .ioError("\(name): \(error.message)")
         case let .success(start): offset = start
         }
-        for segment in segments {
-            do {
-                if toFile {
-                    try file.write(from: memory, at: segment.address, length: segment.length, offset: offset)
-                } else {
-                    try file.read(into: memory, at: segment.address, length: segment.length, offset: offset)
-                }
-            } catch {
-                return .ioError("\(error)")
+        do {
+            if toFile {
+                try file.write(from: memory, segments: segments, offset: offset)
+            } else {
+                try file.read(into: memory, segments: segments, offset: offset)
             }
-            offset += UInt64(segment.length)
+        } catch {
+            return .ioError("\(error)")
         }
         if toFile {
             stats.add(written: length)

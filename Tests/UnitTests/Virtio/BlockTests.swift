@@ -2,8 +2,9 @@
 import Glibc
 #endif
 import Memory
+import Sys
 import Testing
-import Virtio
+@testable import Virtio
 import VirtioTesting
 
 /// A virtio-blk device over a real temporary image file, driven by the driver test double.
@@ -237,6 +238,72 @@ struct BlockTests {
         let reply = try rig.send(chain, status: combined + 512, output: combined, outputLength: 512)
         #expect(reply.status == S.ok)
         #expect(reply.data == Array(rig.original[(5 * 512)..<(6 * 512)]))
+    }
+
+    @Test("data spread over several descriptors is read and written in order")
+    func scatterGather() throws {
+        let rig = try BlockRig("scatter")
+        let sizes = [512, 1536, 1024]
+        let read = try rig.buffers([(rig.header(T.read, sector: 7), false)] + sizes.map { ([UInt8](repeating: 0xEE, count: $0), true) }
+            + [([0xFF], true)])
+        let reply = try rig.send(read, status: read[4].address)
+        #expect(reply.status == S.ok && reply.usedLength == 3073)
+        let got = try (1...3).flatMap { try rig.driver.memory.read(count: Int(read[$0].length), at: read[$0].address) }
+        #expect(got == Array(rig.original[(7 * 512)..<(13 * 512)]))
+
+        let pattern = (0..<3072).map { UInt8(truncatingIfNeeded: $0 / 3) }
+        var pieces: [(bytes: [UInt8], writable: Bool)] = [(rig.header(T.write, sector: 20), false)]
+        var start = 0
+        for size in sizes {
+            pieces.append((Array(pattern[start..<(start + size)]), false))
+            start += size
+        }
+        let write = try rig.buffers(pieces + [([0xFF], true)])
+        #expect(try rig.send(write, status: write[4].address).status == S.ok)
+        var expected = rig.original
+        expected.replaceSubrange((20 * 512)..<(26 * 512), with: pattern)
+        #expect(rig.fileBytes == expected)
+    }
+
+    @Test("short transfers continue where they stopped, across and inside iovecs")
+    func shortTransfers() throws {
+        let source = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        var first = [UInt8](repeating: 0, count: 1000), second = [UInt8](repeating: 0, count: 3000)
+        var third = [UInt8](repeating: 0, count: 1000)
+        var calls = 0
+        let result: Result<Void, SystemError> = first.withUnsafeMutableBytes { a in
+            second.withUnsafeMutableBytes { b in
+                third.withUnsafeMutableBytes { c in
+                    var vectors = [a, b, c].map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+                    // A fake preadv that moves at most 700 bytes per call, from `source` at `position`.
+                    return BlockFile.transferAll(0, &vectors, total: 5000, offset: 0, call: "fake") { _, iov, count, position in
+                        calls += 1
+                        var moved = 0
+                        for index in 0..<Int(count) where moved < 700 {
+                            let take = min(iov[index].iov_len, 700 - moved)
+                            for byte in 0..<take {
+                                iov[index].iov_base!.storeBytes(of: source[Int(position) + moved + byte], toByteOffset: byte, as: UInt8.self)
+                            }
+                            moved += take
+                        }
+                        return moved
+                    }
+                }
+            }
+        }
+        #expect((try? result.get()) != nil)
+        #expect(first + second + third == source)
+        #expect(calls == 8)
+    }
+
+    @Test("a file that shrank under the drive: reads past its new end are IOERR, not a crash")
+    func shrunkFile() throws {
+        let rig = try BlockRig("shrunk")
+        #expect(truncate(rig.path, 10 * 512) == 0)
+        #expect(try rig.request(T.read, sector: 9, outputLength: 1024).status == S.ioError, "straddles the new end")
+        #expect(try rig.request(T.read, sector: 20, outputLength: 512).status == S.ioError)
+        #expect(try rig.request(T.read, sector: 8, outputLength: 1024).status == S.ok)
+        #expect(!rig.driver.needsReset)
     }
 
     @Test("DISCARD is offered only when the file can punch holes, and then reads back zeros")
