@@ -75,7 +75,7 @@ struct VMRunCommand: ParsableCommand {
             var devices = DeviceOptions()
             let (ram, hotplug) = try HotplugOption.parseMemory(memory)
             devices.hotplug = hotplug
-            devices.disks = try disk.enumerated().map { (index, text) throws(VMMError) in try DiskOption.parse(text, index: index) }
+            devices.disks = try DiskOption.parseAll(disk)
             devices.nets = try net.enumerated().map { (index, text) throws(VMMError) in try NetOption.parse(text, index: index) }
             devices.vsock = try vsock.map { (text) throws(VMMError) in try VsockOption.parse(text) }
             devices.apiSocket = apiSocket
@@ -104,6 +104,7 @@ struct VMRunCommand: ParsableCommand {
             fail("\(role) \(path): \(reason)", status: 64)
         }
         let (ramSize, devices) = try parseDevices()
+        for problem in devices.disks.compactMap(\.accessProblem) { fail(problem, status: 64) }
         var config = VMConfig(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, cpus: cpus,
                               memorySize: ramSize, console: try parseConsole(), bootTimer: bootTimer)
         config.devices = devices

@@ -26,7 +26,11 @@ public enum BlockSpec {
         public static let flush: UInt32 = 4
         public static let getID: UInt32 = 8
         public static let discard: UInt32 = 11
+        public static let writeZeroes: UInt32 = 13
     }
+
+    /// `flags` of a DISCARD / WRITE_ZEROES segment: the device may deallocate the range.
+    public static let segmentFlagUnmap: UInt32 = 1
 
     public enum Status {
         public static let ok: UInt8 = 0
@@ -43,8 +47,11 @@ public enum BlockSpec {
         public static let maxDiscardSectors = 36    // u32
         public static let maxDiscardSegments = 40   // u32
         public static let discardSectorAlignment = 44  // u32
-        /// Size of the config space up to and including the discard fields.
-        public static let size = 48
+        public static let maxWriteZeroesSectors = 48   // u32
+        public static let maxWriteZeroesSegments = 52  // u32
+        public static let writeZeroesMayUnmap = 56     // u8
+        /// Size of the config space up to and including the write-zeroes fields (3 bytes padding).
+        public static let size = 60
     }
 }
 
@@ -56,6 +63,9 @@ struct BlockConfigSpace {
     var maxDiscardSectors: UInt32
     var maxDiscardSegments: UInt32
     var discardSectorAlignment: UInt32
+    var maxWriteZeroesSectors: UInt32
+    var maxWriteZeroesSegments: UInt32
+    var writeZeroesMayUnmap: UInt8
 
     var bytes: [UInt8] {
         var bytes = [UInt8](repeating: 0, count: BlockSpec.ConfigOffset.size)
@@ -70,6 +80,9 @@ struct BlockConfigSpace {
         put(maxDiscardSectors, at: BlockSpec.ConfigOffset.maxDiscardSectors)
         put(maxDiscardSegments, at: BlockSpec.ConfigOffset.maxDiscardSegments)
         put(discardSectorAlignment, at: BlockSpec.ConfigOffset.discardSectorAlignment)
+        put(maxWriteZeroesSectors, at: BlockSpec.ConfigOffset.maxWriteZeroesSectors)
+        put(maxWriteZeroesSegments, at: BlockSpec.ConfigOffset.maxWriteZeroesSegments)
+        put(writeZeroesMayUnmap, at: BlockSpec.ConfigOffset.writeZeroesMayUnmap)
         return bytes
     }
 }
