@@ -7,6 +7,7 @@
 #ifndef KVMRUN_CKVM_H
 #define KVMRUN_CKVM_H
 
+#include "ckvm_file.h"
 #include <linux/kvm.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -55,6 +56,10 @@ static const int KVMRUN_CAP_MAX_VCPUS = KVM_CAP_MAX_VCPUS;
 static const int KVMRUN_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
 
 // MARK: fixed-capacity wrappers for flexible-array structures
+// The kernel's header struct ends in a flexible array; our entries array is that array's storage
+// (the layout KVM_GET/SET_CPUID2 and KVM_GET/SET_MSRS expect), a GNU extension clang accepts.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
 #define KVMRUN_MAX_CPUID_ENTRIES 256
 struct kvmrun_cpuid {
     struct kvm_cpuid2 header;
@@ -68,6 +73,7 @@ struct kvmrun_msrs {
     struct kvm_msr_entry entries[KVMRUN_MAX_MSR_ENTRIES];
 };
 static const int KVMRUN_MAX_MSRS = KVMRUN_MAX_MSR_ENTRIES;
+#pragma clang diagnostic pop
 
 // MARK: functions
 
