@@ -41,10 +41,16 @@ test-host:
 	@echo "==> unit, direct-KVM and bad-input tests on this host"
 	$(SWIFT) test --skip-build
 
+# One test at a time: the nested host is a 2-vCPU TCG-emulated machine, and a dozen concurrent
+# guests there starve it (its kernel reported soft lockups). NESTED_TIMEOUT bounds a wedged L1.
+NESTED_MEM     ?= 8192
+NESTED_TIMEOUT ?= 2700
+
 test-nested:
 	@echo "==> direct-KVM and end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)"
+	KVMRUN_L1_MEM=$(NESTED_MEM) KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) env KVMRUN_E2E=1 KVMRUN_BIN=$(CURDIR)/$(RELEASE_BIN) \
-		$(CURDIR)/$(TEST_BIN) --testing-library swift-testing --filter KVMTests --filter E2ETests
+		$(CURDIR)/$(TEST_BIN) --testing-library swift-testing --no-parallel --filter KVMTests --filter E2ETests
 
 demo: firmware build
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) vm run --kernel $(FIRMWARE)/vmlinux \

@@ -35,7 +35,6 @@ struct DriveAPITests {
             Issue.record("the guest script did not start; console: \(console().suffix(2000))")
             return
         }
-        #expect(BlockImages.field(console(), line: "blk_resize before", key: "before") == "2048")
 
         func drive(_ id: String, _ path: String) throws -> E2E.Result {
             try E2E.run(["vm", "drive", "--id", id, "--path", path, "--api-socket", socket], timeout: 60)
@@ -47,13 +46,15 @@ struct DriveAPITests {
 
         let swap = try drive("rootfs", second)
         #expect(swap.status == 0, "stderr: \(swap.stderr)")
-        guard vm.waitForStdout(containing: "blk_resize head=", timeoutMilliseconds: 120_000) != nil else {
+        guard vm.waitForStdout(containing: "KVMRUN_SCRIPT_EXIT=", timeoutMilliseconds: 120_000) != nil else {
             Issue.record("the guest never saw the new capacity; console: \(console().suffix(2000))")
             return
         }
+        #expect(vm.waitForExit(timeoutMilliseconds: 120_000) == 0, "stderr: \(String(decoding: vm.stderrText, as: UTF8.self))")
+        vm.drain(timeoutMilliseconds: 1000)
+        #expect(BlockImages.field(console(), line: "blk_resize before", key: "before") == "2048")
         #expect(BlockImages.field(console(), line: "blk_resize after", key: "after") == "8192")
         #expect(console().contains("blk_resize head=KVMRUN-SECOND-IM"), "console: \(console().suffix(1500))")
-        #expect(vm.waitForExit(timeoutMilliseconds: 120_000) == 0, "stderr: \(String(decoding: vm.stderrText, as: UTF8.self))")
         #expect(console().contains("KVMRUN_SCRIPT_EXIT=0"))
     }
 }

@@ -25,7 +25,8 @@ struct MemAPITests {
         func console() -> String { String(decoding: vm.stdoutText, as: UTF8.self) }
         func phase(_ name: String) -> Bool {
             guard vm.waitForStdout(containing: "MEM_PHASE=\(name)", timeoutMilliseconds: 600_000) != nil else {
-                Issue.record("no MEM_PHASE=\(name); console: \(console().suffix(3000))")
+                let stderr = String(decoding: vm.stderrText, as: UTF8.self)
+                Issue.record("no MEM_PHASE=\(name); exit \(String(describing: vm.waitForExit(timeoutMilliseconds: 0))); stderr: \(stderr); console: \(console().suffix(3000))")
                 return false
             }
             return true
