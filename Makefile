@@ -4,6 +4,7 @@
 #   make test       all tests: unit + direct KVM tests on this host, then direct KVM and
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
+#   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
 #   make deps       install the Debian packages the project needs (root)
 
 SWIFT        ?= swift
@@ -12,8 +13,9 @@ TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
 FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
+BENCH_IO_RUNS ?= 3
 
-.PHONY: all build build-tests firmware test test-host test-nested demo bench deps clean
+.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io deps clean
 
 all: build firmware
 
@@ -57,7 +59,12 @@ demo: firmware build
 		--initrd $(FIRMWARE)/initramfs.cpio.gz --cpus 2 --memory 256M --boot-timer
 
 bench: firmware build
+	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu
+
+bench-io: firmware build
+	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench io --runs $(BENCH_IO_RUNS) --compare qemu
 
 clean:
 	rm -rf .build

@@ -117,7 +117,8 @@ struct BenchIOCommand: ParsableCommand {
         child.drain(timeoutMilliseconds: 1000)
         let console = String(decoding: child.stdoutText, as: UTF8.self)
         var result: [String: Double] = [:]
-        for line in console.split(separator: "\n") where line.hasPrefix("IOBENCH ") {
+        // The serial console ends lines with "\r\n", a single Character in Swift.
+        for line in console.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) where line.hasPrefix("IOBENCH ") {
             for metric in Self.metrics {
                 if let value = field(metric + "_mibps", in: line) { result[metric] = value }
             }
