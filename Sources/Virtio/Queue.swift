@@ -101,6 +101,21 @@ public struct Queue: Sendable {
         try store(nextUsed, memory, usedRing + 2, "used ring index")
     }
 
+    /// Serves every available chain in ring order: `serve` handles one and returns how many
+    /// bytes it wrote into it, which goes into the used ring. Returns whether the driver should
+    /// be interrupted (something was used and it did not suppress interrupts). The first error
+    /// stops the drain and propagates (the transport then sets NEEDS_RESET).
+    public mutating func drain(_ memory: GuestMemory,
+                               _ serve: (DescriptorChain) throws(VirtioDeviceError) -> UInt32) throws(VirtioDeviceError) -> Bool {
+        var used = false
+        while let chain = try pop(memory) {
+            let length = try serve(chain)
+            try addUsed(memory, head: chain.head, length: length)
+            used = true
+        }
+        return used && !interruptsSuppressed(memory)
+    }
+
     /// True when the driver asked not to be interrupted for used buffers.
     public func interruptsSuppressed(_ memory: GuestMemory) -> Bool {
         // The used index written before must be visible before the flag is read (store→load

@@ -95,17 +95,16 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
             guard var active = state.active else { return .success((false, nil)) }
             defer { state.active = active }
-            var used = false
+            let notify: Bool
             do throws(VirtioDeviceError) {
-                while let chain = try active.queue.pop(active.memory) {
-                    let length = try serve(chain, file: state.file, active: active)
-                    try active.queue.addUsed(active.memory, head: chain.head, length: length)
-                    used = true
+                let (file, current) = (state.file, active)
+                notify = try active.queue.drain(active.memory) { chain throws(VirtioDeviceError) in
+                    try serve(chain, file: file, active: current)
                 }
             } catch {
                 return .failure(error)
             }
-            return .success((used && !active.queue.interruptsSuppressed(active.memory), active.interrupt))
+            return .success((notify, active.interrupt))
         }
         let (notify, interrupt) = try result.get()
         if notify { interrupt?.signalUsedBuffers() }

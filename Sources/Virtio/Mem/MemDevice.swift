@@ -100,23 +100,22 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
             guard var active = state.active else { return .success((false, nil)) }
             defer { state.active = active }
-            var used = false
+            let notify: Bool
             do throws(VirtioDeviceError) {
-                while let chain = try active.queue.pop(active.memory) {
+                let memory = active.memory
+                notify = try active.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     guard chain.writableLength >= MemSpec.responseSize else {
                         throw VirtioDeviceError("request \(chain.head): response buffer of \(chain.writableLength) bytes, need \(MemSpec.responseSize)")
                     }
-                    let bytes = try chain.readBytes(active.memory, limit: MemSpec.requestSize)
+                    let bytes = try chain.readBytes(memory, limit: MemSpec.requestSize)
                     let response = MemRequest(bytes: bytes).map { handle($0, &state) } ?? MemResponse(.error)
                     count(response, &state)
-                    let written = try chain.writeBytes(response.bytes, active.memory)
-                    try active.queue.addUsed(active.memory, head: chain.head, length: UInt32(written))
-                    used = true
+                    return UInt32(try chain.writeBytes(response.bytes, memory))
                 }
             } catch {
                 return .failure(error)
             }
-            return .success((used && !active.queue.interruptsSuppressed(active.memory), active.interrupt))
+            return .success((notify, active.interrupt))
         }
         let (notify, interrupt) = try result.get()
         if notify { interrupt?.signalUsedBuffers() }

@@ -44,20 +44,18 @@ public final class RngDevice: VirtioDevice, @unchecked Sendable {
         let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = active.withLock { active in
             guard var state = active else { return .success((false, nil)) }
             defer { active = state }
-            var used = false
+            let notify: Bool
             do throws(VirtioDeviceError) {
-                while let chain = try state.queue.pop(state.memory) {
+                let memory = state.memory
+                notify = try state.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     let count = min(chain.writableLength, RngDevice.maxRequest)
-                    let bytes = randomBytes(count)
-                    let written = try chain.writeBytes(bytes, state.memory)
-                    try state.queue.addUsed(state.memory, head: chain.head, length: UInt32(written))
+                    let written = try chain.writeBytes(randomBytes(count), memory)
                     served.add(UInt64(written), ordering: .relaxed)
-                    used = true
+                    return UInt32(written)
                 }
             } catch {
                 return .failure(error)
             }
-            let notify = used && !state.queue.interruptsSuppressed(state.memory)
             return .success((notify, state.interrupt))
         }
         let (notify, interrupt) = try result.get()
