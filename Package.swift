@@ -33,6 +33,17 @@ let package = Package(
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys"]),
         // Child processes and /proc readings for the benchmarks and the end-to-end tests.
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
+        // The guest agent (PID 1 of the agent initramfs) and what it is made of. It shares only
+        // the protocol with the host side.
+        // C shim: container process creation (clone3, namespaces, mounts, pivot_root,
+        // credentials, stdio, execve) in the child of a multi-threaded process.
+        .target(name: "CSpawn", path: "CSources/CSpawn"),
+        // C shim: vsock listener, pty window size, kernel constants for the agent.
+        .target(name: "CAgent", path: "CSources/CAgent"),
+        // The OCI runtime spec: model, JSON parsing and validation (agent and, later, the runtime CLI).
+        .target(name: "OCI"),
+        // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
+        .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI"]),
         .executableTarget(
             name: "kvmrun",
             dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -40,6 +51,9 @@ let package = Package(
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
+        // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
+        // stdio, cgroups, users, netlink (no guest needed).
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "CSpawn", "Sys"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
         .testTarget(name: "E2ETests", dependencies: ["Harness"]),
