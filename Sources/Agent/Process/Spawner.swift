@@ -25,7 +25,10 @@ public final class PendingSpawn: @unchecked Sendable {
         self.channel = channel
     }
 
-    deinit { close(channel) }
+    deinit {
+        close(channel)
+        if console >= 0 { close(console) }
+    }
 
     public enum Outcome: Sendable, Equatable { case waitingForStart, execed }
 
