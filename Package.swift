@@ -1,6 +1,7 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 // kvmrun: a micro-VMM in Swift that drives Linux KVM directly.
-// Layers, bottom to top: CKVM (C shim) → KVM → Memory → Devices → VMM → kvmrun (CLI).
+// Layers, bottom to top: CKVM (C shim) → KVM → Memory → Devices → VMM → kvmrun (CLI); beside
+// them the guest agent's protocol: AgentProtocol (shared) → AgentServer (guest), AgentClient (host).
 import PackageDescription
 
 let package = Package(
@@ -11,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // No traits: the default ones (BinaryDelimitedStreams) pull full Foundation into the agent.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         // C shim over <linux/kvm.h>: ioctl numbers as constants, a few helpers. No logic.
@@ -33,12 +36,23 @@ let package = Package(
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys"]),
         // Child processes and /proc readings for the benchmarks and the end-to-end tests.
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
+        // The guest agent protocol, shared by host and guest and nothing else: the .proto files
+        // (Protos/), the Swift swift-protobuf generates from them (Generated/, scripts/gen-proto),
+        // the ttRPC frame codec and the typed method table. No Foundation (generated code uses
+        // FoundationEssentials for `bytes` fields).
+        .target(
+            name: "AgentProtocol",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
         .executableTarget(
             name: "kvmrun",
             dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
+        // The agent protocol: frame codec, messages, server and client over real sockets.
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
