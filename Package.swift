@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "CKVM", path: "CSources/CKVM"),
         // C shim for TAP devices (/dev/net/tun ioctls).
         .target(name: "CTap", path: "CSources/CTap"),
+        // C shim for socket calls Glibc's Swift module lacks (accept4).
+        .target(name: "CSocket", path: "CSources/CSocket"),
         // /dev/kvm, VM and vCPU file descriptors, exits, syscall helper.
         // errno-reading syscall helper and owned file descriptors, shared by the layers above.
         .target(name: "Sys"),
@@ -45,6 +47,11 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Protos"]
         ),
+        // Guest side: the ttRPC server the agent's services register with (pthreads, blocking
+        // sockets; no Foundation, no Swift concurrency).
+        .target(name: "AgentServer", dependencies: ["AgentProtocol", "Sys", "CSocket"]),
+        // Host side: the agent client over the VMM's hybrid-vsock Unix socket.
+        .target(name: "AgentClient", dependencies: ["AgentProtocol", "Sys"]),
         .executableTarget(
             name: "kvmrun",
             dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -52,7 +59,7 @@ let package = Package(
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
         // The agent protocol: frame codec, messages, server and client over real sockets.
-        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"]),
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.

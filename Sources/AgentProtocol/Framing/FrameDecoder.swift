@@ -92,3 +92,51 @@ public struct FrameDecoder: Sendable {
         start = 0
     }
 }
+
+extension FrameDecoder {
+    /// How a stream that `readFrames` read has ended.
+    public enum End: Sendable {
+        /// End of stream between frames.
+        case closed
+        /// End of stream inside a frame.
+        case truncated(FrameError)
+        /// `read` threw this.
+        case failed(any Error)
+    }
+
+    /// The read loop both ends of a connection run: `read` fills its buffer (of `chunk` bytes)
+    /// and returns the count, 0 at end of stream; each decoded frame, or frame error (an
+    /// oversize frame, whose payload is then skipped), goes to `handle` in stream order.
+    /// Returns when the stream ends or `read` throws. The I/O stays with the caller.
+    public static func readFrames(
+        chunk: Int, maxPayload: Int = TTRPC.maxPayload,
+        read: (inout [UInt8]) throws -> Int, handle: (Result<Frame, FrameError>) -> Void
+    ) -> End {
+        var decoder = FrameDecoder(maxPayload: maxPayload)
+        var buffer = [UInt8](repeating: 0, count: max(1, chunk))
+        while true {
+            let count: Int
+            do {
+                count = try read(&buffer)
+            } catch {
+                return .failed(error)
+            }
+            guard count > 0 else { break }
+            buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<min(count, $0.count)])) }
+            while true {
+                do {
+                    guard let frame = try decoder.next() else { break }
+                    handle(.success(frame))
+                } catch {
+                    handle(.failure(error))
+                }
+            }
+        }
+        do {
+            try decoder.finish()
+            return .closed
+        } catch {
+            return .truncated(error)
+        }
+    }
+}
