@@ -71,3 +71,16 @@ final class Latch: @unchecked Sendable {
     var value: Int { parking.withLock { _ in count } }
 }
 
+
+/// The `AgentError` `body` throws, nil if it returns (any other error is a test failure).
+func agentError(_ body: () throws -> Void) -> AgentError? {
+    do {
+        try body()
+        return nil
+    } catch let error as AgentError {
+        return error
+    } catch {
+        Issue.record("not an AgentError: \(error)")
+        return nil
+    }
+}
