@@ -69,7 +69,7 @@ public final class TTRPCClient: Sendable {
         } catch {
             throw .invalidRequest(error.message)
         }
-        let pending = try core.send(frame, what: method.path)
+        let pending = try core.send(frame, what: method.path, deadline: deadline, timeout: timeout)
         let response = try core.wait(for: pending, deadline: deadline, timeout: timeout)
         if response.hasStatus && response.status.code != StatusCode.ok.rawValue {
             throw .status(RPCError(status: response.status))
@@ -104,8 +104,9 @@ final class PendingCall: @unchecked Sendable {
 }
 
 /// The connection itself, shared by the handle and the reader thread (so dropping the handle
-/// shuts the connection down and lets the reader end).
-final class ClientCore: Sendable {
+/// shuts the connection down and lets the reader end). Unchecked: `writerBusy` is guarded by
+/// `writer`, the rest is immutable or a `Mutex`.
+final class ClientCore: @unchecked Sendable {
     struct State {
         var ids = StreamIDAllocator()
         var pending: [UInt32: PendingCall] = [:]
@@ -115,9 +116,13 @@ final class ClientCore: Sendable {
     let fd: FileDescriptor
     let readChunk: Int
     private let state = Mutex(State())
-    /// Held while a frame is written, so frames never interleave and stream ids reach the
-    /// server in increasing order (the id is taken under this lock).
-    private let writing = Mutex(())
+    /// Taken (with a deadline) while a frame is written, so frames never interleave and stream
+    /// ids reach the server in increasing order (the id is taken while holding it).
+    private let writer = Parking()
+    private var writerBusy = false  // guarded by `writer`
+    /// A write that makes no progress for this long means the agent has stopped reading: the
+    /// connection is given up (also for calls without a timeout).
+    static let maxSendWait: Duration = .seconds(30)
 
     init(fd: FileDescriptor, readChunk: Int) {
         self.fd = fd
@@ -126,34 +131,56 @@ final class ClientCore: Sendable {
 
     var closedReason: String? { state.withLock { $0.closedReason } }
 
-    /// Takes the next stream id, registers the call and writes `frame` with that id.
-    func send(_ frame: [UInt8], what: String) throws(TTRPCClient.Failure) -> PendingCall {
-        try writing.withLock { _ throws(TTRPCClient.Failure) in
-            let taken: Result<PendingCall, TTRPCClient.Failure> = state.withLock { state in
-                if let reason = state.closedReason { return .failure(.closed(reason)) }
-                guard let id = state.ids.next() else {
-                    return .failure(.invalidRequest("no stream ids left on this connection; reconnect"))
-                }
-                let call = PendingCall(streamID: id)
-                state.pending[id] = call
-                return .success(call)
-            }
-            let call = try taken.get()
-            var bytes = frame
-            let id = call.streamID
-            bytes[4] = UInt8(truncatingIfNeeded: id >> 24)
-            bytes[5] = UInt8(truncatingIfNeeded: id >> 16)
-            bytes[6] = UInt8(truncatingIfNeeded: id >> 8)
-            bytes[7] = UInt8(truncatingIfNeeded: id)
-            do {
-                try StreamSocket.sendAll(fd.raw, bytes, what: what)
-            } catch {
-                _ = state.withLock { $0.pending.removeValue(forKey: id) }
-                fail(reason: "\(error)")
-                throw .closed("\(error)")
-            }
-            return call
+    /// Takes the next stream id, registers the call and writes `frame` with that id, all by
+    /// `deadline` (the call's, capped at `maxSendWait` from now).
+    func send(_ frame: [UInt8], what: String, deadline callDeadline: Int64?, timeout: Duration?) throws(TTRPCClient.Failure) -> PendingCall {
+        let cap = MonotonicClock.deadline(after: Self.maxSendWait)
+        let deadline = min(callDeadline ?? cap, cap)
+        let timedOut: TTRPCClient.Failure = callDeadline.map { $0 <= cap } == true
+            ? .timedOut(timeout ?? .zero)
+            : .closed("the agent has read nothing for \(Self.maxSendWait)")
+        let acquired = writer.withLock(deadline: deadline) { wait in
+            while writerBusy { if !wait() { return false } }
+            writerBusy = true
+            return true
         }
+        guard acquired else {
+            if case .closed = timedOut { fail(reason: "the agent has read nothing for \(Self.maxSendWait)") }
+            throw timedOut
+        }
+        defer {
+            writer.withLock { _ in writerBusy = false }
+            writer.wakeOne()
+        }
+        let taken: Result<PendingCall, TTRPCClient.Failure> = state.withLock { state in
+            if let reason = state.closedReason { return .failure(.closed(reason)) }
+            guard let id = state.ids.next() else {
+                return .failure(.invalidRequest("no stream ids left on this connection; reconnect"))
+            }
+            let call = PendingCall(streamID: id)
+            state.pending[id] = call
+            return .success(call)
+        }
+        let call = try taken.get()
+        var bytes = frame
+        let id = call.streamID
+        bytes[4] = UInt8(truncatingIfNeeded: id >> 24)
+        bytes[5] = UInt8(truncatingIfNeeded: id >> 16)
+        bytes[6] = UInt8(truncatingIfNeeded: id >> 8)
+        bytes[7] = UInt8(truncatingIfNeeded: id)
+        var sent = 0
+        do throws(SystemError) {
+            try StreamSocket.sendAll(fd.raw, bytes, deadline: deadline, sent: &sent, what: what)
+        } catch {
+            _ = state.withLock { $0.pending.removeValue(forKey: id) }
+            // A frame cut short leaves the stream unusable; one never started does not.
+            if error.errno == ETIMEDOUT && sent == 0, case .timedOut = timedOut { throw timedOut }
+            let reason = error.errno == ETIMEDOUT ? "the agent has stopped reading: \(error)" : "\(error)"
+            fail(reason: reason)
+            shutdownSocket()
+            throw .closed(reason)
+        }
+        return call
     }
 
     func wait(for call: PendingCall, deadline: Int64?, timeout: Duration?) throws(TTRPCClient.Failure) -> Ttrpc_Response {
@@ -182,6 +209,10 @@ final class ClientCore: Sendable {
 
     func shutdown() {
         fail(reason: "closed by the client")
+        shutdownSocket()
+    }
+
+    private func shutdownSocket() {
         _ = Glibc.shutdown(fd.raw, Int32(SHUT_RDWR))
     }
 

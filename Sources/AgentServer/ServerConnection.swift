@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AgentProtocol
 import Synchronization
 import Sys
@@ -95,15 +98,21 @@ final class ServerConnection: Sendable {
         send(Envelope.responseFrame(streamID: streamID, result: .failure(error)))
     }
 
-    /// Writes one whole frame; after a failed write (the client is gone) everything is dropped.
+    /// Writes one whole frame. After a failed write (the client is gone, or has read nothing
+    /// for `Limits.sendTimeout`) the connection is shut down: the reader ends, handlers see
+    /// the cancellation, later answers are dropped.
     func send(_ frame: [UInt8]) {
         broken.withLock { broken in
             guard !broken else { return }
-            do {
-                try StreamSocket.sendAll(fd.raw, frame, what: "agent response")
+            do throws(SystemError) {
+                let deadline = MonotonicClock.deadline(after: server.limits.sendTimeout)
+                var sent = 0
+                try StreamSocket.sendAll(fd.raw, frame, deadline: deadline, sent: &sent, what: "agent response")
             } catch {
                 broken = true
+                if error.errno != EPIPE && error.errno != ECONNRESET { server.log("\(error); connection shut down") }
                 cancellation.cancel()
+                _ = shutdown(fd.raw, Int32(SHUT_RDWR))
             }
         }
     }

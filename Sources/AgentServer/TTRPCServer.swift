@@ -37,6 +37,9 @@ public final class TTRPCServer: Sendable {
         public var maxConnections = 8
         /// Bytes asked of each read(2) of a connection.
         public var readChunk = 64 << 10
+        /// A response write that makes no progress for this long (the client stopped reading)
+        /// shuts the connection down.
+        public var sendTimeout: Duration = .seconds(30)
 
         public init() {}
     }

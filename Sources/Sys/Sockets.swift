@@ -36,16 +36,39 @@ public enum StreamSocket {
         return fd
     }
 
-    /// Writes all of `bytes` (blocking). A closed peer is EPIPE, never SIGPIPE.
+    /// Writes all of `bytes`, waiting for room at most until `deadline` (`MonotonicClock`
+    /// nanoseconds; nil: no limit). A closed peer is EPIPE, never SIGPIPE; no progress by the
+    /// deadline is ETIMEDOUT. `sent` counts the bytes written, also when it throws (a frame cut
+    /// short leaves the stream unusable; one not started does not).
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8], deadline: Int64? = nil, sent: inout Int,
+                               what: @autoclosure () -> String) throws(SystemError) {
+        sent = 0
+        while sent < bytes.count {
+            let offset = sent
+            // SAFETY: sends from inside `bytes`: offset < count, the length is what is left.
+            let result = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if result >= 0 {
+                sent += result
+                continue
+            }
+            let code = errno
+            switch code {
+            case EINTR:
+                continue
+            case EAGAIN:
+                guard try waitWritable(fd, deadline: deadline) else {
+                    throw SystemError(call: "send \(what()) (\(sent) of \(bytes.count) bytes went out before the deadline)", errno: ETIMEDOUT)
+                }
+            default:
+                throw SystemError(call: "send \(what())", errno: code)
+            }
+        }
+    }
+
+    /// `sendAll` without a deadline or a count.
     public static func sendAll(_ fd: Int32, _ bytes: [UInt8], what: @autoclosure () -> String) throws(SystemError) {
         var sent = 0
-        while sent < bytes.count {
-            let count = try sys("send \(what())") {
-                // SAFETY: sends from inside `bytes`: `sent` < count, the length is what is left.
-                bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            }
-            sent += count
-        }
+        try sendAll(fd, bytes, sent: &sent, what: what())
     }
 
     /// Reads at most `buffer.count` bytes into `buffer` (blocking); 0 at end of stream.
@@ -59,6 +82,15 @@ public enum StreamSocket {
     /// Waits until `fd` is readable (or hung up), at most until `deadline` (`MonotonicClock`
     /// nanoseconds; nil: no limit). Returns false on timeout.
     public static func waitReadable(_ fd: Int32, deadline: Int64?) throws(SystemError) -> Bool {
+        try wait(fd, for: Int16(POLLIN), deadline: deadline)
+    }
+
+    /// Waits until `fd` has room for writing (or an error), at most until `deadline`.
+    public static func waitWritable(_ fd: Int32, deadline: Int64?) throws(SystemError) -> Bool {
+        try wait(fd, for: Int16(POLLOUT), deadline: deadline)
+    }
+
+    private static func wait(_ fd: Int32, for events: Int16, deadline: Int64?) throws(SystemError) -> Bool {
         while true {
             var timeout: Int32 = -1
             if let deadline {
@@ -66,7 +98,7 @@ public enum StreamSocket {
                 guard left > 0 else { return false }
                 timeout = Int32(clamping: (left + 999_999) / 1_000_000)
             }
-            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var entry = pollfd(fd: fd, events: events, revents: 0)
             let ready = try sys("poll") { poll(&entry, 1, timeout) }
             if ready > 0 { return true }
         }

@@ -4,6 +4,7 @@ import Glibc
 import AgentClient
 import AgentProtocol
 import AgentServer
+import FoundationEssentials
 import Synchronization
 import Sys
 import Testing
@@ -184,4 +185,78 @@ struct HostileAgentTests {
             try client.check()
         }
     }
+
+    @Test("an agent that stops reading: a big request times out and gives the connection up; a call queued behind it keeps its own timeout")
+    func agentStopsReading() throws {
+        let (agentEnd, clientEnd) = try Plumbing.socketPair()
+        defer { agentEnd.close() }
+        let client = try AgentClient(connection: clientEnd, defaultTimeout: .seconds(5))
+        let big = Grpc_WriteStreamRequest.with {
+            $0.containerID = "w"
+            $0.data = Data(count: 3 << 20)
+        }
+        let bigError = Mutex<AgentError?>(nil)
+        let done = Latch(1)
+        try startThread("big write") {
+            let error = agentError { _ = try client.writeStdin(big, timeout: .after(.seconds(2))) }
+            bigError.withLock { $0 = error }
+            done.countDown()
+        }
+        usleep(100_000)
+        // The writer is busy with the big frame: this call cannot even start; its own 200 ms hold.
+        let started = MonotonicClock.now
+        #expect(agentError { _ = try client.check(timeout: .after(.milliseconds(200))) }
+            == .timeout("Check", container: nil, after: .milliseconds(200)))
+        #expect(MonotonicClock.now - started < 1_500_000_000)
+        #expect(done.wait(timeout: .seconds(10)))
+        let error = bigError.withLock { $0 }
+        guard case let .connection("WriteStdin", "w", reason)? = error else {
+            Issue.record("expected a connection error, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("the agent has stopped reading"), "\(reason)")
+        // The stream was cut inside a frame: the connection is given up for good.
+        guard case .connection? = agentError({ _ = try client.check() }) else {
+            Issue.record("the connection was not given up")
+            return
+        }
+    }
 }
+
+@Suite("agent server: a client that stops reading")
+struct StuckClientTests {
+    @Test("responses that cannot go out within sendTimeout shut the connection down; the next connection is served")
+    func clientStopsReading() throws {
+        var limits = TTRPCServer.Limits()
+        limits.sendTimeout = .milliseconds(300)
+        let server = ServerClientTests.healthServer(limits)
+        server.register(AgentRPC.readStderr) { request, _ in
+            .with { $0.data = Data(count: Int(request.len)) }
+        }
+        let path = Plumbing.socketPath("stuck")
+        let listener = try Plumbing.listen(path)
+        defer { unlink(path) }
+        try startThread("stuck listener") { _ = try? server.serve(listener: listener) }
+        // A client that asks for 3 MiB answers and never reads them.
+        let stuck = try StreamSocket.connectUnix(path)
+        for id in stride(from: UInt32(1), to: 16, by: 2) {
+            let frame = try Envelope.requestFrame(streamID: id, method: AgentRPC.readStderr,
+                                                  message: Grpc_ReadStreamRequest.with { $0.len = 3 << 20 })
+            try StreamSocket.sendAll(stuck.raw, frame.withStreamID(id), what: "stuck client")
+        }
+        // The server gives up: reading what it managed to send ends in end of file.
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = MonotonicClock.deadline(after: .seconds(15))
+        usleep(1_000_000)
+        var ended = false
+        while MonotonicClock.now < deadline {
+            guard try StreamSocket.waitReadable(stuck.raw, deadline: deadline) else { break }
+            let count = (try? StreamSocket.receive(stuck.raw, into: &buffer, what: "stuck")) ?? 0
+            if count == 0 { ended = true; break }
+        }
+        #expect(ended, "the server did not shut the stuck connection down")
+        let next = try AgentClient(connection: try StreamSocket.connectUnix(path))
+        #expect(try next.check().status == .serving)
+    }
+}
+
