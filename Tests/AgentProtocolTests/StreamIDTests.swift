@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 import AgentProtocol
 import Testing
@@ -38,6 +41,36 @@ struct StreamIDTests {
 
 @Suite("ttRPC fuzz entry")
 struct FuzzEntryTests {
+    /// Fuzz/corpus/ttrpc, the fuzz target's seeds.
+    static let corpus: String = {
+        var path = "\(#filePath)"
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path + "/Fuzz/corpus/ttrpc"
+    }()
+
+    static func read(_ path: String) -> [UInt8] {
+        guard let file = fopen(path, "rb") else { return [] }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            guard count > 0 else { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    /// Each seed with the frames it holds (the oversize one swallows what follows its header).
+    @Test("every seed of the fuzz corpus holds the frames it was made with", arguments: [
+        ("create-container", 1), ("health-check", 2), ("exec-and-stats", 2), ("response-status", 1),
+        ("interfaces-routes", 2), ("oversize-header", 0), ("zero-length-and-data", 3),
+    ])
+    func seeds(name: String, frames: Int) {
+        let bytes = Self.read("\(Self.corpus)/\(name)")
+        #expect(bytes.count > 10, "seed \(name) missing or empty")
+        #expect(TTRPCFuzzEntry.consume(bytes) == frames)
+    }
+
     @Test("valid frames are counted; empty and garbage input only return")
     func consume() throws {
         var request = Ttrpc_Request()
