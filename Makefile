@@ -6,6 +6,7 @@
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
 #   make deps       install the Debian packages the project needs (root)
+#   make proto      regenerate the agent protocol's Swift from its .proto files (scripts/gen-proto)
 
 SWIFT        ?= swift
 RELEASE_BIN  := .build/release/kvmrun
@@ -15,12 +16,16 @@ WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
 BENCH_IO_RUNS ?= 3
 
-.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io deps clean
+.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io deps proto clean
 
 all: build firmware
 
 deps:
 	scripts/install-deps
+
+# The generated code is committed; this is for after a change to Sources/AgentProtocol/Protos.
+proto:
+	scripts/gen-proto
 
 # The VMM binary: release, a fully static executable (no shared libraries to load: it starts
 # faster, also inside the nested test host, and maps 2 MiB less), symbols stripped.

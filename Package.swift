@@ -1,6 +1,7 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 // kvmrun: a micro-VMM in Swift that drives Linux KVM directly.
-// Layers, bottom to top: CKVM (C shim) → KVM → Memory → Devices → VMM → kvmrun (CLI).
+// Layers, bottom to top: CKVM (C shim) → KVM → Memory → Devices → VMM → kvmrun (CLI); beside
+// them the guest agent's protocol: AgentProtocol (shared) → AgentServer (guest), AgentClient (host).
 import PackageDescription
 
 let package = Package(
@@ -8,15 +9,20 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "kvmrun", targets: ["kvmrun"]),
+        .executable(name: "kvmrun-agent", targets: ["kvmrun-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // No traits: the default ones (BinaryDelimitedStreams) pull full Foundation into the agent.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
     ],
     targets: [
         // C shim over <linux/kvm.h>: ioctl numbers as constants, a few helpers. No logic.
         .target(name: "CKVM", path: "CSources/CKVM"),
         // C shim for TAP devices (/dev/net/tun ioctls).
         .target(name: "CTap", path: "CSources/CTap"),
+        // C shim for socket calls Glibc's Swift module lacks (accept4).
+        .target(name: "CSocket", path: "CSources/CSocket"),
         // /dev/kvm, VM and vCPU file descriptors, exits, syscall helper.
         // errno-reading syscall helper and owned file descriptors, shared by the layers above.
         .target(name: "Sys"),
@@ -33,6 +39,20 @@ let package = Package(
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys"]),
         // Child processes and /proc readings for the benchmarks and the end-to-end tests.
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
+        // The guest agent protocol, shared by host and guest and nothing else: the .proto files
+        // (Protos/), the Swift swift-protobuf generates from them (Generated/, scripts/gen-proto),
+        // the ttRPC frame codec and the typed method table. No Foundation (generated code uses
+        // FoundationEssentials for `bytes` fields).
+        .target(
+            name: "AgentProtocol",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
+        // Guest side: the ttRPC server the agent's services register with (pthreads, blocking
+        // sockets; no Foundation, no Swift concurrency).
+        .target(name: "AgentServer", dependencies: ["AgentProtocol", "Sys", "CSocket"]),
+        // Host side: the agent client over the VMM's hybrid-vsock Unix socket.
+        .target(name: "AgentClient", dependencies: ["AgentProtocol", "Sys"]),
         // The guest agent (PID 1 of the agent initramfs) and what it is made of. It shares only
         // the protocol with the host side.
         // C shim: container process creation (clone3, namespaces, mounts, pivot_root,
@@ -43,17 +63,20 @@ let package = Package(
         // The OCI runtime spec: model, JSON parsing and validation (agent and, later, the runtime CLI).
         .target(name: "OCI"),
         // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
-        .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI"]),
+        .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI", "AgentProtocol", "AgentServer"]),
+        .executableTarget(name: "kvmrun-agent", dependencies: ["Agent"]),
         .executableTarget(
             name: "kvmrun",
             dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
-        // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
+        // The agent protocol: frame codec, messages, server and client over real sockets.
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
         // stdio, cgroups, users, netlink (no guest needed).
         .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "CSpawn", "Sys"]),
+        // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
         .testTarget(name: "E2ETests", dependencies: ["Harness"]),

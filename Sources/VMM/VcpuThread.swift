@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CKVM
 import KVM
+import Sys
 import Synchronization
 
 /// A vCPU's own OS thread (never the Swift concurrency pool) running KVM_RUN in a loop, as an
@@ -131,34 +132,4 @@ final class VcpuThread: @unchecked Sendable {
         started = false
         return true
     }
-}
-
-/// A pthread mutex and condition variable, for parking paused vCPU threads (they must sleep in
-/// the kernel, not spin, and the Swift Mutex has no condition).
-final class Parking: @unchecked Sendable {
-    // SAFETY: heap-allocated once so the pthread objects never move; freed in deinit.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        condition.deallocate()
-    }
-
-    /// Runs `body` holding the mutex; `body`'s argument waits on the condition (releasing the
-    /// mutex meanwhile).
-    func withLock<T>(_ body: (_ wait: () -> Void) -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body { pthread_cond_wait(condition, mutex) }
-    }
-
-    func wakeAll() { pthread_cond_broadcast(condition) }
 }

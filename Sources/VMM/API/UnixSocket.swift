@@ -9,22 +9,10 @@ public enum UnixSocket {
     /// `sun_path` holds 108 bytes including the terminating NUL.
     static let maxPathBytes = 107
 
-    /// Fills a `sockaddr_un` for `path` and calls `body` with it as a `sockaddr` pointer.
+    /// Fills a `sockaddr_un` for `path` and calls `body` with it as a `sockaddr` pointer; nil
+    /// when the path is empty or does not fit.
     static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T? {
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count <= maxPathBytes, !bytes.contains(0) else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            // SAFETY: bytes.count <= 107 < the 108 bytes of sun_path; the rest stays zero (the NUL).
-            raw.copyBytes(from: bytes)
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            // SAFETY: sockaddr_un starts with the sockaddr header; the length covers the whole struct.
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        try? withUnixAddress(path, body)
     }
 
     static func newSocket(_ what: String, nonBlocking: Bool) throws(SystemError) -> FileDescriptor {

@@ -21,24 +21,7 @@ enum UnixStream {
 
     /// Calls `body` with a `sockaddr_un` for `path`; throws when the path does not fit.
     static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) throws(SystemError) -> T {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity, !bytes.contains(0) else {
-            throw SystemError(call: "unix socket path '\(path)' (at most \(capacity - 1) bytes)", errno: ENAMETOOLONG)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            // SAFETY: bytes.count < capacity, so the copy and the terminating zero stay inside sun_path.
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            // SAFETY: sockaddr_un starts with the sockaddr fields; the length covers the whole struct.
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                body($0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        try withUnixAddress(path, body)
     }
 
     static func newSocket(_ what: String) throws(SystemError) -> FileDescriptor {

@@ -1,0 +1,61 @@
+/// A gRPC status code, as carried in `google.rpc.Status.code`. Values outside 0...16 are kept
+/// as they came (a peer may send any int32).
+public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let ok = StatusCode(rawValue: 0)
+    public static let cancelled = StatusCode(rawValue: 1)
+    public static let unknown = StatusCode(rawValue: 2)
+    public static let invalidArgument = StatusCode(rawValue: 3)
+    public static let deadlineExceeded = StatusCode(rawValue: 4)
+    public static let notFound = StatusCode(rawValue: 5)
+    public static let alreadyExists = StatusCode(rawValue: 6)
+    public static let permissionDenied = StatusCode(rawValue: 7)
+    public static let resourceExhausted = StatusCode(rawValue: 8)
+    public static let failedPrecondition = StatusCode(rawValue: 9)
+    public static let aborted = StatusCode(rawValue: 10)
+    public static let outOfRange = StatusCode(rawValue: 11)
+    public static let unimplemented = StatusCode(rawValue: 12)
+    public static let `internal` = StatusCode(rawValue: 13)
+    public static let unavailable = StatusCode(rawValue: 14)
+    public static let dataLoss = StatusCode(rawValue: 15)
+    public static let unauthenticated = StatusCode(rawValue: 16)
+
+    private static let names = [
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ]
+
+    /// The canonical name ("NOT_FOUND"), or "code N" for a value gRPC does not define.
+    public var description: String {
+        rawValue >= 0 && Int(rawValue) < Self.names.count ? Self.names[Int(rawValue)] : "code \(rawValue)"
+    }
+}
+
+/// An error status: what a handler throws to answer a call with an error, and what a client
+/// receives. Its `message` goes to the peer as it is.
+public struct RPCError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var code: StatusCode
+    public var message: String
+
+    public init(_ code: StatusCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public init(status: Google_Rpc_Status) {
+        self.init(StatusCode(rawValue: status.code), status.message)
+    }
+
+    public var status: Google_Rpc_Status {
+        var status = Google_Rpc_Status()
+        status.code = code.rawValue
+        status.message = message
+        return status
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

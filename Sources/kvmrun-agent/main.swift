@@ -1,0 +1,1 @@
+// Placeholder until the agent's main lands (next commit).
