@@ -3,6 +3,7 @@
 #include "kvmrun_agent.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <linux/magic.h>
@@ -49,6 +50,7 @@ const uint64_t KVMRUN_CLONE_NEWUSER = CLONE_NEWUSER;
 const unsigned long KVMRUN_RAMFS_MAGIC = RAMFS_MAGIC;
 const unsigned long KVMRUN_TMPFS_MAGIC = TMPFS_MAGIC;
 const int KVMRUN_NLMSG_ALIGNTO = NLMSG_ALIGNTO;
+const int KVMRUN_RB_AUTOBOOT = RB_AUTOBOOT;
 
 int kvmrun_vsock_listen(unsigned int port, int backlog) {
     int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -87,3 +89,5 @@ int kvmrun_get_window_size(int fd, unsigned short *rows, unsigned short *columns
 void kvmrun_set_thread_name(const char *name) { (void)pthread_setname_np(pthread_self(), name); }
 
 int kvmrun_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int kvmrun_unshare(int flags) { return unshare(flags); }

@@ -11,6 +11,14 @@ enum AgentTest {
     static let reaper: Reaper = try! Reaper(mode: .registered)
 
     static let busybox = "/bin/busybox"
+
+    /// The agent binary `swift build` made.
+    static var agentBinary: String {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path + "/.build/debug/kvmrun-agent"
+    }
+    static var agentBinaryExists: Bool { access(agentBinary, X_OK) == 0 }
     static var isRoot: Bool { getuid() == 0 }
 
     /// A fresh directory under the worktree's .build (not /tmp: the nested host hides it).
@@ -31,7 +39,7 @@ enum AgentTest {
         }
         let bytes = Files.read(busybox, limit: 64 << 20)!
         try! Files.create(root + "/bin/busybox", bytes, mode: 0o755)
-        for applet in ["sh", "echo", "cat", "ls", "ps", "id", "hostname", "sleep", "tty", "stty", "touch", "grep", "true", "false", "mount", "head", "readlink", "pwd", "env", "wc", "tr", "dd", "kill"] {
+        for applet in ["sh", "echo", "cat", "ls", "ps", "id", "hostname", "sleep", "tty", "stty", "touch", "grep", "true", "false", "mount", "head", "readlink", "pwd", "env", "wc", "tr", "dd", "kill", "cut"] {
             _ = symlink("busybox", root + "/bin/" + applet)
         }
         try! Files.create(root + "/etc/passwd", Array("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n".utf8))

@@ -198,6 +198,29 @@ struct SpawnTests {
         #expect(run.stdout == "[]\n0\nreadonly\ntmp-ok\n", "stdout: \(run.stdout)")
     }
 
+    @Test(.enabled(if: AgentTest.isRoot)) func specMountsSysfsMqueueBind() throws {
+        let rootfs = AgentTest.makeRootfs("mounts")
+        let shared = AgentTest.temporaryDirectory("mounts-shared")
+        try Files.create(shared + "/note", Array("from the host\n".utf8))
+        try Files.create(shared + "/single", Array("one file\n".utf8))
+        let run = try SpawnRun.run({ request in
+            request.cloneFlags = KVMRUN_CLONE_NEWNS | KVMRUN_CLONE_NEWPID | KVMRUN_CLONE_NEWIPC | KVMRUN_CLONE_NEWNET
+            request.rootfs = rootfs
+            request.mounts = [
+                SpawnRequest.Mount(source: "proc", target: "/proc", fstype: "proc", data: nil, flags: 0),
+                SpawnRequest.Mount(source: "sysfs", target: "/sys", fstype: "sysfs", data: nil, flags: KVMRUN_MS_RDONLY | KVMRUN_MS_NOSUID),
+                SpawnRequest.Mount(source: "mqueue", target: "/dev/mqueue", fstype: "mqueue", data: nil, flags: KVMRUN_MS_NOSUID),
+                SpawnRequest.Mount(source: shared, target: "/data", fstype: nil, data: nil, flags: KVMRUN_MS_BIND | KVMRUN_MS_REC | KVMRUN_MS_RDONLY),
+                SpawnRequest.Mount(source: shared + "/single", target: "/etc/single", fstype: nil, data: nil, flags: KVMRUN_MS_BIND),
+            ]
+        }, args: ["sh", "-c", "cat /data/note /etc/single; touch /data/x 2>/dev/null && echo data-writable || echo data-readonly; grep -E ' /(sys|dev/mqueue|data) ' /proc/mounts | cut -d' ' -f2,3; ls /sys/class/net"])
+        #expect(run.status == .exited(0), "stderr: \(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.prefix(3) == ["from the host", "one file", "data-readonly"], "\(lines)")
+        #expect(lines.contains("/sys sysfs") && lines.contains("/dev/mqueue mqueue") && lines.contains { $0.hasPrefix("/data ") }, "\(lines)")
+        #expect(lines.last == "lo", "a new network namespace has only lo: \(lines)")
+    }
+
     @Test(.enabled(if: AgentTest.isRoot)) func failingMountNamesStepAndPath() {
         let rootfs = AgentTest.makeRootfs("badmount")
         #expect {

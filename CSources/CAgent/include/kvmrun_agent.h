@@ -8,6 +8,7 @@
 #include <linux/if_link.h>
 #include <linux/if_arp.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -15,6 +16,7 @@
 #include <sys/statfs.h>
 #include <sys/mount.h>
 #include <sys/time.h>
+#include <sys/reboot.h>
 #pragma clang assume_nonnull begin
 
 /// socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC), bind to (VMADDR_CID_ANY, port), listen.
@@ -30,6 +32,9 @@ int kvmrun_get_window_size(int fd, unsigned short *rows, unsigned short *columns
 
 /// pipe2(2) (not exported by Swift's Glibc module without _GNU_SOURCE).
 int kvmrun_pipe2(int fds[_Nonnull 2], int flags);
+
+/// unshare(2) (for tests that need a namespace of their own on one thread).
+int kvmrun_unshare(int flags);
 
 /// pthread_setname_np for the calling thread (names show in /proc/PID/task/*/comm).
 void kvmrun_set_thread_name(const char *name);
@@ -71,6 +76,8 @@ extern const unsigned long KVMRUN_TMPFS_MAGIC;
 
 /// Netlink message alignment (NLMSG_ALIGNTO, RTA_ALIGNTO: 4).
 extern const int KVMRUN_NLMSG_ALIGNTO;
+/// reboot(2) command: restart (the VMM ends the VM on the guest's reset).
+extern const int KVMRUN_RB_AUTOBOOT;
 
 #pragma clang assume_nonnull end
 #endif

@@ -24,7 +24,7 @@ public final class OOMWatcher: @unchecked Sendable {
 
     public init() throws(SystemError) {
         inotify = try sys("inotify_init1") { inotify_init1(Int32(IN_CLOEXEC)) }
-        startThread(name: "oom-watcher") { [self] in run() }
+        try startAgentThread(name: "oom-watcher") { [self] in run() }
     }
 
     public func watch(containerID: String, cgroup: Cgroup) {
@@ -58,10 +58,12 @@ public final class OOMWatcher: @unchecked Sendable {
 
     /// The next container id with an OOM kill; blocks until one comes, or nil when
     /// `cancelWaiters` is called (DestroySandbox).
-    public func next() -> String? {
+    public func next(isCancelled: () -> Bool = { false }) -> String? {
         monitor.withLock {
             let start = generation
-            _ = monitor.wait { !queue.isEmpty || generation != start }
+            while queue.isEmpty, generation == start, !isCancelled() {
+                _ = monitor.wait(timeoutMilliseconds: 1000) { !queue.isEmpty || generation != start }
+            }
             return queue.isEmpty ? nil : queue.removeFirst()
         }
     }

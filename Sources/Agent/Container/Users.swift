@@ -38,6 +38,12 @@ public enum Users {
         public var gid: UInt32
         public var groups: [UInt32]
         public var home: String?
+        public init(uid: UInt32, gid: UInt32, groups: [UInt32], home: String?) {
+            self.uid = uid
+            self.gid = gid
+            self.groups = groups
+            self.home = home
+        }
     }
 
     /// Resolves Kata's string user (uid and gid as numbers or names, extra groups) against

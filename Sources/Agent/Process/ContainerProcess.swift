@@ -98,6 +98,17 @@ public final class ContainerProcess: ExitSink, @unchecked Sendable {
         hook?(status)
     }
 
+    /// Blocks until the process has exited or `cancellation` (an fd, -1 for none) becomes
+    /// readable; nil when cancelled. Marks the process waited.
+    public func wait(cancellation: Int32) -> WaitStatus? {
+        var polls = [pollfd(fd: exitEvent.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: cancellation, events: Int16(POLLIN), revents: 0)]
+        while polls[0].revents == 0 {
+            if Glibc.poll(&polls, 2, -1) < 0, errno != EINTR { break }
+            if polls[1].revents != 0, polls[0].revents == 0 { return nil }
+        }
+        return wait()
+    }
+
     /// Blocks until the process has exited; marks it waited.
     public func wait() -> WaitStatus {
         monitor.withLock {

@@ -51,7 +51,7 @@ public final class Reaper: @unchecked Sendable {
             var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: signalFD))
             try sys("epoll_ctl signalfd") { epoll_ctl(epoll, EPOLL_CTL_ADD, signalFD, &event) }
         }
-        startThread(name: "reaper") { [self] in run() }
+        try startAgentThread(name: "reaper") { [self] in run() }
     }
 
     /// Runs `body` (which clones a process and returns its pid and pidfd, -1 for none) with

@@ -6,6 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CAgent
 import CSpawn
 import Sys
 

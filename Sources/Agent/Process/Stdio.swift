@@ -57,8 +57,9 @@ public final class OutputStream: @unchecked Sendable {
     /// Wakes readers for good: they return end-of-file.
     public func cancel() { cancelled.fire() }
 
-    /// Up to `count` bytes; [] at end-of-file. `exit` is the process's exit event.
-    public func read(count: Int, exit: Event) -> [UInt8] {
+    /// Up to `count` bytes; [] at end-of-file. `exit` is the process's exit event; a
+    /// readable `cancellation` fd (the caller's connection closed) ends the read too.
+    public func read(count: Int, exit: Event, cancellation: Int32 = -1) -> [UInt8] {
         // One reader at a time: a second ReadStdout waits for the first.
         readers.withLock {
             _ = readers.wait { !reading }
@@ -85,10 +86,12 @@ public final class OutputStream: @unchecked Sendable {
             }
             var polls = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                          pollfd(fd: cancelled.fd, events: Int16(POLLIN), revents: 0),
+                         pollfd(fd: cancellation, events: Int16(POLLIN), revents: 0),
                          pollfd(fd: exit.fd, events: Int16(POLLIN), revents: 0)]
-            let ready = Glibc.poll(&polls, exitSeen ? 2 : 3, exitSeen ? Self.drainMilliseconds : -1)
+            let ready = Glibc.poll(&polls, exitSeen ? 3 : 4, exitSeen ? Self.drainMilliseconds : -1)
             if ready == 0 { return [] }   // exited, and nothing more came within the drain time
-            if !exitSeen, polls[2].revents != 0 { exitSeen = true }
+            if polls[2].revents != 0 { return [] }
+            if !exitSeen, polls[3].revents != 0 { exitSeen = true }
         }
     }
 }

@@ -69,21 +69,23 @@ extension Sandbox {
 
     /// WaitProcess: blocks until the process exits; its code (exit code, or 128 + signal).
     /// An exec'd process is forgotten once waited for and its output read to the end.
-    public func waitProcess(containerID: String, execID: String) throws(AgentError) -> Int32 {
+    public func waitProcess(containerID: String, execID: String, cancellation: Int32 = -1) throws(AgentError) -> Int32 {
         let (container, process) = try self.process(containerID, execID)
-        let status = process.wait()
+        guard let status = process.wait(cancellation: cancellation) else {
+            throw AgentError(.cancelled, "WaitProcess \(containerID)/\(process.execID): the caller went away")
+        }
         retireIfDone(container, process)
         return status.code
     }
 
     /// ReadStdout/ReadStderr: blocks until there is output; [] at end-of-file.
-    public func readOutput(containerID: String, execID: String, stderr: Bool, count: Int) throws(AgentError) -> [UInt8] {
+    public func readOutput(containerID: String, execID: String, stderr: Bool, count: Int, cancellation: Int32 = -1) throws(AgentError) -> [UInt8] {
         let (container, process) = try self.process(containerID, execID)
         guard let stream = stderr ? process.stderr : process.stdout else {
             if stderr, process.terminal { return [] }   // a terminal's output is all on stdout
             throw AgentError.precondition("process \(process.execID) has no \(stderr ? "stderr" : "stdout") stream")
         }
-        let data = stream.read(count: count, exit: process.exitEvent)
+        let data = stream.read(count: count, exit: process.exitEvent, cancellation: cancellation)
         if data.isEmpty {
             monitor.withLock { process.outputEnded(stderr: stderr) }
             retireIfDone(container, process)
@@ -165,8 +167,8 @@ extension Sandbox {
     }
 
     /// GetOOMEvent: blocks until a container's cgroup records an OOM kill; its id.
-    public func nextOOMEvent() throws(AgentError) -> String {
-        guard let id = oom.next() else { throw AgentError(.cancelled, "GetOOMEvent: the sandbox was destroyed") }
+    public func nextOOMEvent(isCancelled: () -> Bool = { false }) throws(AgentError) -> String {
+        guard let id = oom.next(isCancelled: isCancelled) else { throw AgentError(.cancelled, "GetOOMEvent: the sandbox was destroyed or the caller went away") }
         return id
     }
 }

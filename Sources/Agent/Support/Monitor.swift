@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import CAgent
+import Sys
 
 public final class Monitor: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -61,34 +62,11 @@ public final class Monitor: @unchecked Sendable {
     }
 }
 
-/// Starts a detached pthread running `body` (the agent's threads: reaper, OOM watcher,
-/// connections, requests). Threads never use Swift concurrency.
-public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        let name: String
-        init(_ body: @escaping @Sendable () -> Void, _ name: String) {
-            self.body = body
-            self.name = name
-        }
-    }
-    let box = Unmanaged.passRetained(Box(body, name)).toOpaque()
-    var thread = pthread_t()
-    var attributes = pthread_attr_t()
-    pthread_attr_init(&attributes)
-    // Small stacks: the agent's threads run shallow request handlers (RSS and address space).
-    pthread_attr_setstacksize(&attributes, 256 * 1024)
-    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-    let result = pthread_create(&thread, &attributes, { raw in
-        // SAFETY: `raw` is the retained Box passed below; taken back exactly once here.
-        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-        kvmrun_set_thread_name(box.name)
-        box.body()
-        return nil
-    }, box)
-    pthread_attr_destroy(&attributes)
-    if result != 0 {
-        Unmanaged<AnyObject>.fromOpaque(box).release()
-        Log.error("cannot start thread \(name): pthread_create returned \(result)")
+/// Starts one of the agent's threads (reaper, OOM watcher): a named pthread with a small
+/// stack (they run shallow loops), through Sys's `startThread`.
+func startAgentThread(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+    try startThread(name, stackBytes: 256 * 1024) {
+        kvmrun_set_thread_name(name)
+        body()
     }
 }
