@@ -65,9 +65,12 @@ let package = Package(
         // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
         .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI", "AgentProtocol", "AgentServer"]),
         .executableTarget(name: "kvmrun-agent", dependencies: ["Agent"]),
+        // Host-side call sequences over the agent client (run a container, read to end-of-file)
+        // and busybox container specs: the end-to-end tests, the host tests, kvmrun bench agent.
+        .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "Harness", "CKVM", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
@@ -75,10 +78,10 @@ let package = Package(
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
         // stdio, cgroups, users, netlink (no guest needed).
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "CSpawn", "Sys"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
-        .testTarget(name: "E2ETests", dependencies: ["Harness"]),
+        .testTarget(name: "E2ETests", dependencies: ["Harness", "AgentHost", "AgentClient", "AgentProtocol", "Sys"]),
     ]
 )
