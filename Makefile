@@ -5,18 +5,21 @@
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
+#   make bench-agent kvmrun bench agent (guest agent: call round trip, container start, memory)
 #   make deps       install the Debian packages the project needs (root)
 #   make proto      regenerate the agent protocol's Swift from its .proto files (scripts/gen-proto)
 
 SWIFT        ?= swift
 RELEASE_BIN  := .build/release/kvmrun
+AGENT_BIN    := .build/release/kvmrun-agent
 TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
 FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
 BENCH_IO_RUNS ?= 3
+BENCH_AGENT_RUNS ?= 10
 
-.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io deps proto clean
+.PHONY: all build agent build-tests firmware test test-host test-nested demo bench bench-io bench-agent deps proto clean
 
 all: build firmware
 
@@ -32,11 +35,16 @@ proto:
 build:
 	$(SWIFT) build -c release -Xswiftc -static-executable --product kvmrun -Xlinker -s
 
+# The guest agent: the same static release build (PID 1 of the agent initramfs).
+agent:
+	$(SWIFT) build -c release -Xswiftc -static-executable --product kvmrun-agent -Xlinker -s
+
 build-tests:
 	$(SWIFT) build --build-tests
 
-firmware:
-	$(MAKE) -C firmware
+# The firmware includes the agent initramfs, so the agent is built first.
+firmware: agent
+	$(MAKE) -C firmware AGENT_BIN=$(CURDIR)/$(AGENT_BIN)
 
 # Host pass: every test; the boot suite reports itself skipped here (no VMX/SVM on a KVM-PVM
 # host). Nested pass: the direct KVM tests again and the end-to-end suites, with KVMRUN_E2E=1.
@@ -69,6 +77,10 @@ bench: firmware build
 bench-io: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench io --runs $(BENCH_IO_RUNS) --compare qemu
+
+bench-agent: firmware build
+	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench agent --runs $(BENCH_AGENT_RUNS)
 
 clean:
 	rm -rf .build
