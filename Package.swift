@@ -62,6 +62,9 @@ let package = Package(
         .target(name: "CAgent", path: "CSources/CAgent"),
         // The OCI runtime spec: model, JSON parsing and validation (agent and, later, the runtime CLI).
         .target(name: "OCI"),
+        // OCI config.json parsing (FoundationEssentials' JSON coders), for the runtime CLI; the
+        // agent takes its specs as protobuf and does not link it.
+        .target(name: "OCIJSON", dependencies: ["OCI"]),
         // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
         .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI", "AgentProtocol", "AgentServer"]),
         .executableTarget(name: "kvmrun-agent", dependencies: ["Agent"]),
@@ -78,7 +81,7 @@ let package = Package(
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
         // stdio, cgroups, users, netlink (no guest needed).
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "OCIJSON", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.

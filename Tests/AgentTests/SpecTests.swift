@@ -1,4 +1,5 @@
 import OCI
+import OCIJSON
 import Testing
 
 /// OCI runtime spec parsing: a valid config.json, and bad ones, each rejected with the bad

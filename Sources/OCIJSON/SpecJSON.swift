@@ -1,6 +1,8 @@
 // config.json to `Spec`: FoundationEssentials' JSONDecoder, with its errors turned into a
-// `SpecError` that names the field, then `validate()`.
+// `SpecError` that names the field, then `validate()`. A target of its own so the guest agent,
+// which gets its specs as protobuf, does not link the JSON coders.
 import FoundationEssentials
+import OCI
 
 extension Spec {
     /// Parses and validates an OCI runtime spec. Throws `SpecError` naming the bad field.
@@ -27,7 +29,7 @@ extension Spec {
 }
 
 extension SpecError {
-    init(decoding error: DecodingError) {
+    public init(decoding error: DecodingError) {
         func path(_ codingPath: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
             var text = ""
             for key in codingPath + (last.map { [$0] } ?? []) {
