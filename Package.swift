@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "OCIJSON", dependencies: ["OCI"]),
         // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
         .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI", "AgentProtocol", "AgentServer"]),
-        .executableTarget(name: "kvmrun-agent", dependencies: ["Agent"]),
+        .executableTarget(name: "kvmrun-agent", dependencies: ["Agent", "AgentServer", "CAgent", "CSpawn", "Sys"]),
         // Host-side call sequences over the agent client (run a container, read to end-of-file)
         // and busybox container specs: the end-to-end tests, the host tests, kvmrun bench agent.
         .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -93,16 +94,17 @@ int kvmrun_make_in_root(int rootfd, const char *path, int leaf_file, mode_t mode
 }
 
 // Flags of the mount at `path` as MS_* bits (a remount must keep nosuid, nodev, noexec...).
+// statfs(2) itself, not glibc's statvfs, which may fall back to reading /proc/mounts (malloc).
 static unsigned long mount_flags_of(const char *path) {
-    struct statvfs info;
-    if (statvfs(path, &info) < 0) return 0;
+    struct statfs info;
+    if (statfs(path, &info) < 0) return 0;
     unsigned long flags = 0;
-    if (info.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-    if (info.f_flag & ST_NODEV) flags |= MS_NODEV;
-    if (info.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-    if (info.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-    if (info.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-    if (info.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    if (info.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+    if (info.f_flags & ST_NODEV) flags |= MS_NODEV;
+    if (info.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (info.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+    if (info.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (info.f_flags & ST_RELATIME) flags |= MS_RELATIME;
     return flags;
 }
 

@@ -1,7 +1,7 @@
 // kvmrun-agent: the guest agent, PID 1 of the agent initramfs. Serves grpc.AgentService and
 // grpc.Health (ttRPC) on vsock port 1024; logs to the console.
 //
-//   kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--debug]
+//   kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--exit-with-parent] [--debug]
 //
 // As PID 1 it first leaves the initramfs and mounts the kernel file systems (GuestInit), and
 // reaps every child. Elsewhere (tests on a host) it reaps only its own processes; --unix
@@ -12,6 +12,7 @@ import Glibc
 import Agent
 import AgentServer
 import CAgent
+import CSpawn
 import Sys
 
 let isInit = getpid() == 1
@@ -40,8 +41,19 @@ while let argument = arguments.next() {
         cgroupRoot = value == "none" ? nil : value
     case "--debug":
         Log.debugEnabled = true
+    case "--exit-with-parent":
+        // Tests on a host: the agent goes when the test process does (its pidfd becomes
+        // readable when the whole process is gone, not just the thread that spawned us).
+        let parent = kvmrun_pidfd_open(getppid())
+        if parent >= 0 {
+            try? startThread("parent watch") {
+                var watch = pollfd(fd: parent, events: Int16(POLLIN), revents: 0)
+                while poll(&watch, 1, -1) < 0, errno == EINTR {}
+                exit(0)
+            }
+        }
     default:
-        Log.error("unknown argument \(argument) (usage: kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--debug])")
+        Log.error("unknown argument \(argument) (usage: kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--exit-with-parent] [--debug])")
         if !isInit { exit(64) }
     }
 }

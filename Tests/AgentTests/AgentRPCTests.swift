@@ -21,7 +21,7 @@ struct AgentRPCTests {
         let socket: String
         init() throws {
             socket = AgentTest.temporaryDirectory("rpc") + "/agent.sock"
-            process = try ChildProcess(executable: AgentRPCTests.binary, arguments: ["--unix", socket, "--cgroup-root", SandboxTests.cgroupRoot ?? "none"])
+            process = try ChildProcess(executable: AgentRPCTests.binary, arguments: ["--unix", socket, "--cgroup-root", SandboxTests.cgroupRoot ?? "none", "--exit-with-parent"])
         }
         deinit {
             process.signal(SIGKILL)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Agent
 import CAgent
+import Harness
 import Testing
 
 /// Shared pieces of the agent tests on this host: a reaper that only reaps what it spawned
@@ -21,11 +22,24 @@ enum AgentTest {
     static var agentBinaryExists: Bool { access(agentBinary, X_OK) == 0 }
     static var isRoot: Bool { getuid() == 0 }
 
-    /// A fresh directory under the worktree's .build (not /tmp: the nested host hides it).
-    static func temporaryDirectory(_ name: String) -> String {
+    /// .build/agent-tests of the worktree (not /tmp: the nested host hides it), without the
+    /// directories of earlier test processes that are gone.
+    static let testsDirectory: String = {
         var path = #filePath
         for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-        let directory = "\(path)/.build/agent-tests/\(getpid())-\(name)"
+        let directory = path + "/.build/agent-tests"
+        for name in Files.list(directory) ?? [] {
+            guard let pid = Int32(name.prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
+            if let child = try? ChildProcess(executable: "/bin/rm", arguments: ["-rf", directory + "/" + name]) {
+                _ = child.waitForExit(timeoutMilliseconds: 30_000)
+            }
+        }
+        return directory
+    }()
+
+    /// A fresh directory for one test.
+    static func temporaryDirectory(_ name: String) -> String {
+        let directory = "\(testsDirectory)/\(getpid())-\(name)"
         _ = try? Files.makeDirectories(directory)
         return directory
     }

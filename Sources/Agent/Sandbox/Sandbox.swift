@@ -205,11 +205,8 @@ public final class Sandbox: @unchecked Sendable {
     /// no limit), then the cgroup, mounts and state are gone.
     public func removeContainer(_ id: String, timeoutSeconds: UInt32) throws(AgentError) {
         let container = try container(id)
-        let pending = monitor.withLock { () -> PendingSpawn? in
-            defer { container.pendingStart = nil }
-            return container.pendingStart
-        }
-        _ = pending   // dropping the start gate makes a never-started init exit
+        // Dropping the start gate makes a never-started init exit (its end of the socket closes).
+        monitor.withLock { container.pendingStart = nil }
         if let cgroup = container.cgroup {
             _ = try? cgroup.setFrozen(false)
             cgroup.killAll()
