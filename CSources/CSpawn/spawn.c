@@ -125,6 +125,12 @@ static __attribute__((noreturn)) void child_main(const struct kvmrun_spawn *spaw
     if (spawn->rootfs != NULL) kvmrun_child_rootfs(spawn);
     kvmrun_child_limits(spawn);
     kvmrun_child_stdio(spawn);
+    // From here on only 0-2 and the report socket are needed. Close the rest now rather than
+    // at exec: a container waiting for StartContainer must not hold the agent's other fds
+    // (another process's stdin pipe would never see end-of-file, a closed connection would
+    // stay open).
+    if (spawn->report_fd > 3) (void)syscall(SYS_close_range, 3U, (unsigned)spawn->report_fd - 1, 0U);
+    (void)syscall(SYS_close_range, (unsigned)spawn->report_fd + 1, ~0U, 0U);
     if (spawn->cwd[0] != 0 && chdir(spawn->cwd) < 0) kvmrun_child_fail(spawn, "chdir", spawn->cwd, errno);
     kvmrun_child_credentials(spawn);
     if (spawn->argv[0] == NULL || spawn->argv[0][0] == 0) kvmrun_child_fail(spawn, "exec", "(empty args)", EINVAL);

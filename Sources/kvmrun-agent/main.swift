@@ -1,7 +1,7 @@
 // kvmrun-agent: the guest agent, PID 1 of the agent initramfs. Serves grpc.AgentService and
 // grpc.Health (ttRPC) on vsock port 1024; logs to the console.
 //
-//   kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--exit-with-parent] [--debug]
+//   kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--cgroup-parent NAME] [--exit-with-parent] [--debug]
 //
 // As PID 1 it first leaves the initramfs and mounts the kernel file systems (GuestInit), and
 // reaps every child. Elsewhere (tests on a host) it reaps only its own processes; --unix
@@ -28,6 +28,7 @@ if isInit {
 var port: UInt32 = 1024
 var unixPath: String?
 var cgroupRoot: String? = Files.exists("/sys/fs/cgroup/cgroup.subtree_control") ? "/sys/fs/cgroup" : nil
+var cgroupParent = "kvmrun"
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -39,6 +40,8 @@ while let argument = arguments.next() {
     case "--cgroup-root":
         let value = arguments.next() ?? "none"
         cgroupRoot = value == "none" ? nil : value
+    case "--cgroup-parent":
+        cgroupParent = arguments.next() ?? cgroupParent
     case "--debug":
         Log.debugEnabled = true
     case "--exit-with-parent":
@@ -53,7 +56,7 @@ while let argument = arguments.next() {
             }
         }
     default:
-        Log.error("unknown argument \(argument) (usage: kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--exit-with-parent] [--debug])")
+        Log.error("unknown argument \(argument) (usage: kvmrun-agent [--vsock-port N] [--unix PATH] [--cgroup-root PATH|none] [--cgroup-parent NAME] [--exit-with-parent] [--debug])")
         if !isInit { exit(64) }
     }
 }
@@ -61,7 +64,9 @@ while let argument = arguments.next() {
 let sandbox: Sandbox
 do {
     let reaper = try Reaper(mode: isInit ? .everyChild : .registered)
-    sandbox = try Sandbox(configuration: Sandbox.Configuration(cgroupRoot: cgroupRoot), reaper: reaper)
+    var configuration = Sandbox.Configuration(cgroupRoot: cgroupRoot)
+    configuration.cgroupParent = cgroupParent
+    sandbox = try Sandbox(configuration: configuration, reaper: reaper)
 } catch {
     Log.error("start-up: \(error)")
     if isInit { while true { pause() } }

@@ -20,8 +20,11 @@ struct AgentRPCTests {
         let process: ChildProcess
         let socket: String
         init() throws {
-            socket = AgentTest.temporaryDirectory("rpc") + "/agent.sock"
-            process = try ChildProcess(executable: AgentRPCTests.binary, arguments: ["--unix", socket, "--cgroup-root", SandboxTests.cgroupRoot ?? "none", "--exit-with-parent"])
+            let directory = AgentTest.temporaryDirectory("rpc")
+            socket = directory + "/agent.sock"
+            // The agent's log goes to a file (a pipe nobody reads would fill and block it).
+            let command = "exec \(AgentRPCTests.binary) --unix \(socket) --cgroup-root \(SandboxTests.cgroupRoot ?? "none") --cgroup-parent kvmrun-test-\(getpid())-agent --exit-with-parent 2>>\(directory)/agent.log"
+            process = try ChildProcess(executable: "/bin/sh", arguments: ["-c", command])
         }
         deinit {
             process.signal(SIGKILL)

@@ -16,6 +16,8 @@ struct SandboxTests {
 
     static func makeSandbox() throws -> Sandbox {
         var configuration = Sandbox.Configuration(cgroupRoot: cgroupRoot)
+        // A cgroup of this test process's own: concurrent test processes must not share one.
+        configuration.cgroupParent = "kvmrun-test-\(getpid())"
         configuration.stateDirectory = AgentTest.temporaryDirectory("state")
         return try Sandbox(configuration: configuration, reaper: AgentTest.reaper)
     }
@@ -182,7 +184,7 @@ struct SandboxTests {
         let sandbox = try Self.makeSandbox()
         let rootfs = AgentTest.makeRootfs("sandbox-cgroup")
         var spec = Self.spec(rootfs: rootfs, args: ["sh", "-c", "i=0; while true; do i=$((i+1)); done"])
-        spec.linux?.cgroupsPath = "kvmrun-test/\(getpid())-c1"
+        spec.linux?.cgroupsPath = "kvmrun-test-\(getpid())/c1"
         try sandbox.createContainer(.init(id: "c1", spec: spec))
         try sandbox.startContainer("c1")
         usleep(200_000)
@@ -197,6 +199,6 @@ struct SandboxTests {
         try sandbox.signalProcess(containerID: "c1", execID: "", signal: SIGKILL)
         #expect(try sandbox.waitProcess(containerID: "c1", execID: "") == 137)
         try sandbox.removeContainer("c1", timeoutSeconds: 5)
-        rmdir((Self.cgroupRoot ?? "") + "/kvmrun-test")
+        rmdir((Self.cgroupRoot ?? "") + "/kvmrun-test-\(getpid())")
     }
 }

@@ -34,6 +34,16 @@ enum AgentTest {
                 _ = child.waitForExit(timeoutMilliseconds: 30_000)
             }
         }
+        // And the (empty) cgroups earlier test processes left on the host's cgroup v2 hierarchy.
+        for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+            for name in Files.list(root) ?? [] where name.hasPrefix("kvmrun-test-") {
+                guard let pid = Int32(name.dropFirst(12).prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
+                for child in Files.list(root + "/" + name) ?? [] where Files.isDirectory(root + "/" + name + "/" + child) {
+                    rmdir(root + "/" + name + "/" + child)
+                }
+                rmdir(root + "/" + name)
+            }
+        }
         return directory
     }()
 
@@ -132,6 +142,10 @@ struct SpawnRun {
         defer {
             close(output.read)
             close(errors.read)
+            // The reaper watches the pidfd until the process is reaped: close it only then (a
+            // process that failed and was left a zombie would also keep its PID namespace's
+            // init from ever finishing its exit).
+            _ = box.wait()
             if pending.pidfd >= 0 { close(pending.pidfd) }
         }
         _ = try pending.finish()

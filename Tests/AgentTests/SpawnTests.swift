@@ -118,6 +118,14 @@ struct SpawnTests {
         #expect(lines.contains("joined"))
         #expect(!lines.contains("work"), "host root visible: \(lines)")
 
+        // A process that fails before the intermediate has sent its pid still reports the
+        // failure (the error record can come first): every attempt must fail, naming the step.
+        for attempt in 0..<20 {
+            #expect(throws: SpawnError(step: "exec", path: "/bin/nope", errno: ENOENT), "attempt \(attempt)") {
+                _ = try SpawnRun.run({ $0.joinNamespaces = fds }, args: ["/bin/nope"])
+            }
+        }
+
         close(hold.write)   // the init's `read` ends
         #expect(initBox.wait() == .exited(0))
         close(output.read)

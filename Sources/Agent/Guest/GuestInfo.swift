@@ -36,6 +36,26 @@ public enum GuestInfo {
         return total > available ? total - available : 0
     }
 
+    /// /proc/meminfo fields that say where the guest's memory goes (KiB), for the figures.
+    public static let memoryBreakdownKeys = ["MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "Shmem", "Slab",
+                                             "SReclaimable", "SUnreclaim", "KernelStack", "PageTables", "AnonPages", "Percpu"]
+
+    public static var memoryBreakdown: [(key: String, kib: UInt64)] {
+        let text = Files.readText("/proc/meminfo") ?? ""
+        return memoryBreakdownKeys.compactMap { key in kibibytes(key, in: text).map { (key, $0) } }
+    }
+
+    /// Free pages held in the per-CPU free lists (the "count" of every pageset in
+    /// /proc/zoneinfo), KiB: free memory that MemFree and MemAvailable do not count.
+    public static var perCPUFreeLists: UInt64 {
+        var pages: UInt64 = 0
+        for line in (Files.readText("/proc/zoneinfo", limit: 1 << 22) ?? "").split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if words.count == 2, words[0] == "count:", let count = UInt64(words[1]) { pages += count }
+        }
+        return pages * 4
+    }
+
     /// OnlineCPUMem: writes 1 to every offline CPU's and (unless `cpuOnly`) memory block's
     /// `online` file. With `cpus` > 0, fails unless at least that many CPUs are online after.
     public static func onlineCPUsAndMemory(cpus: UInt32, cpuOnly: Bool) throws(AgentError) {

@@ -18,12 +18,15 @@ public final class PendingSpawn: @unchecked Sendable {
     /// The pty master when the request asked for a terminal.
     public private(set) var console: Int32 = -1
     private let channel: Int32
-    private var errorRecord: SpawnError?
+    /// A failure the child reported before its pid was known (join mode: the process can
+    /// fail before the intermediate has sent the PID record); `finish` throws it first.
+    private var earlyError: SpawnError?
 
-    init(pid: Int32, pidfd: Int32, channel: Int32) {
+    init(pid: Int32, pidfd: Int32, channel: Int32, earlyError: SpawnError? = nil) {
         self.pid = pid
         self.pidfd = pidfd
         self.channel = channel
+        self.earlyError = earlyError
     }
 
     deinit {
@@ -35,6 +38,10 @@ public final class PendingSpawn: @unchecked Sendable {
 
     /// Reads records until the child waits for start, exec'd, or failed (thrown).
     public func finish() throws(SpawnError) -> Outcome {
+        if let earlyError {
+            self.earlyError = nil
+            throw earlyError
+        }
         while true {
             switch try Spawner.receive(channel) {
             case .ready: return .waitingForStart
@@ -124,7 +131,7 @@ public enum Spawner {
             case .pid(let child):
                 // Our child (CLONE_PARENT): its pid stays ours until reaped, so this pidfd is its.
                 let childFD = kvmrun_pidfd_open(child)
-                return PendingSpawn(pid: child, pidfd: childFD, channel: parentEnd)
+                return PendingSpawn(pid: child, pidfd: childFD, channel: parentEnd, earlyError: early)
             case .failed(let error):
                 early = early ?? error
             case .end:

@@ -168,6 +168,7 @@ public final class AgentService: Sendable {
             // Not in Kata's message: the agent's own figures, as "key=value" features.
             details.extraFeatures = ["vmrss_kib=\(GuestInfo.agentRSS)", "rss_anon_kib=\(GuestInfo.agentAnonymousRSS)",
                                      "guest_used_kib=\(GuestInfo.usedMemory)"]
+                + GuestInfo.memoryBreakdown.map { "meminfo_\($0.key)_kib=\($0.kib)" } + ["pcp_free_kib=\(GuestInfo.perCPUFreeLists)"]
             response.agentDetails = details
             return response
         }

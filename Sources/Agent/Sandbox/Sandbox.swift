@@ -10,6 +10,8 @@ public final class Sandbox: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Where container cgroups go (nil: no cgroups, e.g. tests on a host without v2 delegation).
         public var cgroupRoot: String?
+        /// The cgroup (below the root) of containers whose spec names none: `<parent>/<id>`.
+        public var cgroupParent = "kvmrun"
         /// Base of per-container directories (bundle, default rootfs mount point).
         public var stateDirectory = "/run/kvmrun/containers"
         public init(cgroupRoot: String?) { self.cgroupRoot = cgroupRoot }
@@ -273,7 +275,7 @@ public final class Sandbox: @unchecked Sendable {
         guard let root = configuration.cgroupRoot else { return nil }
         var relative = spec.linux?.cgroupsPath ?? ""
         // "slice:prefix:name" is systemd's form, which the guest has no systemd for.
-        if relative.contains(":") || relative.split(separator: "/").isEmpty { relative = "kvmrun/\(id)" }
+        if relative.contains(":") || relative.split(separator: "/").isEmpty { relative = "\(configuration.cgroupParent)/\(id)" }
         let cgroup = try Cgroup.create(root: root, relative: relative)
         if let resources = spec.linux?.resources {
             do {

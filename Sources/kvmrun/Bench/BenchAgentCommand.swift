@@ -32,9 +32,11 @@ struct BenchAgentCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Guest RAM.", valueName: "size")) var memory = "256M"
     @Option(help: ArgumentHelp("Directory for the disk copy and the vsock socket.", valueName: "dir")) var directory = "/tmp"
     @Option(help: ArgumentHelp("Seconds to wait for the agent to answer.", valueName: "s")) var timeout = 120
+    @Option(help: ArgumentHelp("Milliseconds between the first answer and the idle reading.", valueName: "ms")) var settle = 3000
 
     func validate() throws {
         guard runs >= 1, calls >= 1 else { throw ValidationError("--runs and --calls must be at least 1") }
+        guard (0...600_000).contains(settle) else { throw ValidationError("--settle must be 0...600000 ms") }
         for (flag, path) in [("--kernel", kernel), ("--initrd", initrd), ("--rootfs", rootfs)] where access(path, R_OK) != 0 {
             throw ValidationError("\(flag) \(path): not readable (run 'make firmware' first)")
         }
@@ -66,6 +68,8 @@ struct BenchAgentCommand: ParsableCommand {
         }
         let (agent, ready) = try connect(socket: socket, vm: vm)
         print("spawn to first Health.Check answer: \(format(ready)) ms")
+        let atBoot = try agent.agentFigures()
+        usleep(UInt32(settle) * 1000)
         let idle = try agent.agentFigures()
 
         // Round trip of a trivial call.
@@ -100,8 +104,15 @@ struct BenchAgentCommand: ParsableCommand {
         print("")
         print("Health.Check round trip, µs: \(summary(roundTrips)) (n=\(calls))")
         print("CreateContainer + StartContainer to the first output byte, ms: \(summary(firstBytes)) (n=\(runs))")
-        print("agent VmRSS idle after boot: \(mib(idle["vmrss_kib"])) MiB (anonymous \(mib(idle["rss_anon_kib"])) MiB, the rest pages of its binary); after the runs: \(mib(after["vmrss_kib"])) MiB (anonymous \(mib(after["rss_anon_kib"])) MiB)")
-        print("guest used memory (MemTotal - MemAvailable) idle after boot: \(mib(idle["guest_used_kib"])) MiB; after the runs: \(mib(after["guest_used_kib"])) MiB")
+        print("guest /proc/meminfo, KiB: at the first answer / \(settle) ms later, idle / after the runs")
+        for key in ["MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "Shmem", "Slab", "SReclaimable", "SUnreclaim", "KernelStack", "PageTables", "AnonPages", "Percpu"] {
+            let name = "meminfo_\(key)_kib"
+            print("  \(key.padding(13)) \(atBoot[name].map(String.init) ?? "n/a") / \(idle[name].map(String.init) ?? "n/a") / \(after[name].map(String.init) ?? "n/a")")
+        }
+        print("  per-CPU free lists (/proc/zoneinfo pagesets) \(atBoot["pcp_free_kib"].map(String.init) ?? "n/a") / \(idle["pcp_free_kib"].map(String.init) ?? "n/a") / \(after["pcp_free_kib"].map(String.init) ?? "n/a")")
+        print("guest used memory at the first answer: \(mib(atBoot["guest_used_kib"])) MiB")
+        print("agent VmRSS idle (\(settle) ms after the first answer): \(mib(idle["vmrss_kib"])) MiB (anonymous \(mib(idle["rss_anon_kib"])) MiB, the rest pages of its binary); after the runs: \(mib(after["vmrss_kib"])) MiB (anonymous \(mib(after["rss_anon_kib"])) MiB)")
+        print("guest used memory (MemTotal - MemAvailable) idle (\(settle) ms after the first answer): \(mib(idle["guest_used_kib"])) MiB; after the runs: \(mib(after["guest_used_kib"])) MiB")
         try? agent.client.destroySandbox()
         agent.client.close()
         if let status = vm.waitForExit(timeoutMilliseconds: 30_000) { print("VM ended after DestroySandbox, kvmrun status \(status)") }
