@@ -9,6 +9,7 @@ import AgentProtocol
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzTTRPC(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }
+    // SAFETY: libFuzzer passes `size` readable bytes at `data`; they are copied at once.
     TTRPCFuzzEntry.consume(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }

@@ -55,12 +55,8 @@ public final class TTRPCClient: Sendable {
         metadata: [Ttrpc_KeyValue] = []
     ) throws(Failure) -> Response {
         let deadline = timeout.map { MonotonicClock.deadline(after: $0) }
-        var timeoutNanos: Int64 = 0
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            let nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-            timeoutNanos = nanos.overflow ? Int64.max : max(1, nanos.partialValue &+ attoseconds / 1_000_000_000)
-        }
+        // 0 would mean "no deadline" to the server: a timeout rounds up to at least 1 ns.
+        let timeoutNanos = timeout.map { max(1, MonotonicClock.nanoseconds($0)) } ?? 0
         let frame: [UInt8]
         do {
             // Stream id 1 is a placeholder: the header is rewritten with the real id when sent.
@@ -164,10 +160,7 @@ final class ClientCore: @unchecked Sendable {
         let call = try taken.get()
         var bytes = frame
         let id = call.streamID
-        bytes[4] = UInt8(truncatingIfNeeded: id >> 24)
-        bytes[5] = UInt8(truncatingIfNeeded: id >> 16)
-        bytes[6] = UInt8(truncatingIfNeeded: id >> 8)
-        bytes[7] = UInt8(truncatingIfNeeded: id)
+        FrameHeader.setStreamID(id, in: &bytes)
         var sent = 0
         do throws(SystemError) {
             try StreamSocket.sendAll(fd.raw, bytes, deadline: deadline, sent: &sent, what: what)

@@ -73,11 +73,7 @@ final class ServerConnection: Sendable {
             answer(id, error)
             return
         }
-        var deadline: Int64?
-        if request.timeoutNano > 0 {
-            let (sum, overflow) = MonotonicClock.now.addingReportingOverflow(request.timeoutNano)
-            deadline = overflow ? Int64.max : sum
-        }
+        let deadline = request.timeoutNano > 0 ? MonotonicClock.deadline(after: .nanoseconds(request.timeoutNano)) : nil
         let context = CallContext(service: request.service, method: request.method, streamID: id,
                                   metadata: request.metadata, deadline: deadline, cancellation: cancellation)
         let payload = request.payload

@@ -67,11 +67,17 @@ public enum MonotonicClock {
 
     /// `now` plus `duration`, saturating instead of overflowing.
     public static func deadline(after duration: Duration) -> Int64 {
+        let (sum, overflow) = now.addingReportingOverflow(nanoseconds(duration))
+        return overflow ? Int64.max : sum
+    }
+
+    /// `duration` in nanoseconds, saturating at Int64.min and Int64.max.
+    public static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !nanos.overflow else { return seconds < 0 ? now : Int64.max }
-        let (sum, overflow) = now.addingReportingOverflow(nanos.partialValue &+ attoseconds / 1_000_000_000)
-        return overflow ? Int64.max : sum
+        guard !nanos.overflow else { return seconds < 0 ? Int64.min : Int64.max }
+        let (sum, overflow) = nanos.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow ? (seconds < 0 ? Int64.min : Int64.max) : sum
     }
 }
 

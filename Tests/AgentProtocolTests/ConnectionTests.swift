@@ -11,7 +11,8 @@ import Testing
 
 /// The VMM's side of the hybrid-vsock handshake, played on a real Unix socket: reads
 /// `CONNECT <port>\n`, answers as told, and for "OK" hands the stream to an agent server, as the
-/// VMM hands it to the guest's vsock connection.
+/// VMM hands it to the guest's vsock connection. Tests unlink `path` when done (the double's
+/// thread may outlive them).
 final class VsockDouble: @unchecked Sendable {
     enum Answer { case ok, text(String), close, silent }
 
@@ -48,7 +49,6 @@ final class VsockDouble: @unchecked Sendable {
         }
     }
 
-    deinit { unlink(path) }
 }
 
 @Suite("agent client: hybrid-vsock handshake and connection life")
@@ -56,6 +56,7 @@ struct ConnectionTests {
     @Test("CONNECT 1024 / OK <port>, then the stream is the agent's")
     func handshake() throws {
         let double = try VsockDouble("ok", answer: .ok, server: ServerClientTests.healthServer())
+        defer { unlink(double.path) }
         let client = try AgentClient.connect(hybridVsock: double.path)
         #expect(try client.check().status == .serving)
         #expect(double.received.withLock { $0 } == "CONNECT 1024\n")
@@ -64,6 +65,7 @@ struct ConnectionTests {
     @Test("the VMM answering anything but OK is an error naming the step and the answer")
     func refused() throws {
         let double = try VsockDouble("refused", answer: .text("NO SUCH PORT\n"), server: ServerClientTests.healthServer())
+        defer { unlink(double.path) }
         #expect(throws: AgentError.connect(path: double.path, port: 1024, step: "CONNECT 1024",
                                            reason: #"the VMM answered "NO SUCH PORT\n" instead of "OK <port>""#)) {
             try AgentClient.connect(hybridVsock: double.path)
@@ -73,11 +75,13 @@ struct ConnectionTests {
     @Test("the VMM closing (nobody listens on the port) or staying silent are named errors")
     func closedOrSilent() throws {
         let closing = try VsockDouble("closing", answer: .close, server: ServerClientTests.healthServer())
+        defer { unlink(closing.path) }
         let closed = agentError { _ = try AgentClient.connect(hybridVsock: closing.path, port: 1025) }
         do {
             #expect(closed?.description.hasPrefix("agent connection through \(closing.path) to vsock port 1025: read the answer to CONNECT 1025: the VMM closed the connection") == true, "\(String(describing: closed))")
         }
         let silent = try VsockDouble("silent", answer: .silent, server: ServerClientTests.healthServer())
+        defer { unlink(silent.path) }
         #expect(throws: AgentError.connect(path: silent.path, port: 1024, step: "read the answer to CONNECT 1024",
                                            reason: "no answer within 0.3 seconds")) {
             try AgentClient.connect(hybridVsock: silent.path, connectTimeout: .milliseconds(300))

@@ -28,6 +28,9 @@ struct FrameCodecTests {
         #expect(header == FrameHeader(length: 4 << 20, streamID: 7, type: .data, flags: .remoteOpen))
         #expect(header.encoded == [0x00, 0x40, 0x00, 0x00, 0, 0, 0, 7, 3, 2])
         #expect(FrameHeader(parsing: [0, 0, 0]) == nil)
+        var bytes = try frame.encoded()
+        FrameHeader.setStreamID(0xA1B2_C3D5, in: &bytes)
+        #expect(bytes[4..<8] == [0xA1, 0xB2, 0xC3, 0xD5] && bytes.count == 13 && bytes[0..<4] == [0, 0, 0, 3])
     }
 
     @Test("a frame fed one byte at a time comes out once, whole")

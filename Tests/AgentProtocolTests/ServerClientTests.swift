@@ -135,6 +135,9 @@ struct ServerClientTests {
             // Blocks like a real WaitProcess: until the deadline (or the client goes away).
             _ = poll(&entry, 1, context.pollTimeout)
             seen.withLock { $0 = (context.deadline != nil, context.isDeadlinePassed) }
+            // Answer well after the client's own timer: an answer that is there when the client
+            // looks (even late) is taken, so answering at the deadline would race with it.
+            usleep(3_000_000)
             throw RPCError(.deadlineExceeded, "gave up waiting")
         }
         let client = try Plumbing.connected(server)

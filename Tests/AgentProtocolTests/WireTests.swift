@@ -59,10 +59,7 @@ extension Array where Element == UInt8 {
     /// A request frame with its stream id rewritten.
     func withStreamID(_ id: UInt32) -> [UInt8] {
         var bytes = self
-        bytes[4] = UInt8(truncatingIfNeeded: id >> 24)
-        bytes[5] = UInt8(truncatingIfNeeded: id >> 16)
-        bytes[6] = UInt8(truncatingIfNeeded: id >> 8)
-        bytes[7] = UInt8(truncatingIfNeeded: id)
+        FrameHeader.setStreamID(id, in: &bytes)
         return bytes
     }
 }

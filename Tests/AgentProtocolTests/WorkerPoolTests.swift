@@ -36,3 +36,18 @@ struct WorkerPoolTests {
         #expect(pool.threadCount <= 8)
     }
 }
+
+@Suite("Sys: monotonic deadlines")
+struct MonotonicClockTests {
+    @Test("durations in nanoseconds saturate instead of trapping; deadlines never wrap")
+    func saturating() {
+        #expect(MonotonicClock.nanoseconds(.milliseconds(1500)) == 1_500_000_000)
+        #expect(MonotonicClock.nanoseconds(.nanoseconds(7)) == 7)
+        #expect(MonotonicClock.nanoseconds(.seconds(Int64.max)) == Int64.max)
+        #expect(MonotonicClock.nanoseconds(.seconds(Int64.min)) == Int64.min)
+        #expect(MonotonicClock.deadline(after: .seconds(Int64.max)) == Int64.max)
+        let now = MonotonicClock.now
+        let soon = MonotonicClock.deadline(after: .seconds(1))
+        #expect(soon - now >= 1_000_000_000 && soon - now < 2_000_000_000)
+    }
+}

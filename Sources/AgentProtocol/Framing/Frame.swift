@@ -90,6 +90,12 @@ public struct FrameHeader: Equatable, Sendable {
         out.append(flags.rawValue)
     }
 
+    /// Rewrites the stream id of the encoded frame in `frame` (at least a header long).
+    public static func setStreamID(_ id: UInt32, in frame: inout [UInt8]) {
+        precondition(frame.count >= TTRPC.headerSize, "not an encoded frame")
+        for index in 0..<4 { frame[4 + index] = UInt8(truncatingIfNeeded: id >> (24 - 8 * UInt32(index))) }
+    }
+
     public var encoded: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(TTRPC.headerSize)

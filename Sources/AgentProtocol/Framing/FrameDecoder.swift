@@ -45,6 +45,7 @@ public struct FrameDecoder: Sendable {
     }
 
     public mutating func append(_ bytes: [UInt8]) {
+        // SAFETY: the pointer is used only inside the call, while `bytes` is alive.
         bytes.withUnsafeBytes { append($0) }
     }
 
@@ -122,6 +123,7 @@ extension FrameDecoder {
                 return .failed(error)
             }
             guard count > 0 else { break }
+            // SAFETY: the first `count` bytes are what read filled, clamped to the buffer.
             buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<min(count, $0.count)])) }
             while true {
                 do {

@@ -21,6 +21,7 @@ public enum TTRPCFuzzEntry {
         var offset = 1
         while offset < input.count {
             let end = min(offset + chunk, input.count)
+            // SAFETY: the slice's bytes, used only inside the call.
             input[offset ..< end].withUnsafeBytes { decoder.append($0) }
             offset = end
             while true {
