@@ -5,6 +5,7 @@
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
+#   make soak       kvmrun bench soak --runs SOAK_RUNS --compare qemu (boot reliability)
 #   make deps       install the Debian packages the project needs (root)
 #   make proto      regenerate the agent protocol's Swift from its .proto files (scripts/gen-proto)
 
@@ -15,8 +16,10 @@ FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
 BENCH_IO_RUNS ?= 3
+SOAK_RUNS    ?= 200
+SOAK_TIMEOUT ?= 14400
 
-.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io deps proto clean
+.PHONY: all build build-tests firmware test test-host test-nested demo bench bench-io soak deps proto clean
 
 all: build firmware
 
@@ -69,6 +72,11 @@ bench: firmware build
 bench-io: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench io --runs $(BENCH_IO_RUNS) --compare qemu
+
+# Boot reliability: SOAK_RUNS boots per VMM in one nested host (or directly on a VMX/SVM host).
+soak: firmware build
+	KVMRUN_L1_TIMEOUT=$(SOAK_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench soak --runs $(SOAK_RUNS) --compare qemu
 
 clean:
 	rm -rf .build

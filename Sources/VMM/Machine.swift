@@ -24,7 +24,7 @@ public final class Machine: @unchecked Sendable {
     static let i8042Port: UInt64 = 0x60
 
     enum StopRequest: Equatable {
-        case reset(fromController: Bool)
+        case reset(fromController: Bool, vcpu: UInt32? = nil)
         case crash
         case failure(String)
         /// The control API asked for a shutdown (`PUT /actions` Shutdown).
@@ -173,7 +173,7 @@ public final class Machine: @unchecked Sendable {
             }
             switch handleExit(exit, vcpu: vcpu.id, ports: ports, mmio: mmio) {
             case .resume: continue
-            case .guestReset: requestStop(.reset(fromController: false))
+            case .guestReset: requestStop(.reset(fromController: false, vcpu: vcpu.id))
             case .guestCrash: requestStop(.crash)
             case let .fail(reason): requestStop(.failure(reason))
             }
@@ -221,8 +221,8 @@ public final class Machine: @unchecked Sendable {
 
         if let receivedSignal { return .signal(receivedSignal) }
         switch stopRequest.withLock({ $0 }) {
-        case let .reset(fromController):
-            return classifyReset(fromController: fromController)
+        case let .reset(fromController, vcpu):
+            return classifyReset(fromController: fromController, vcpu: vcpu)
         case .crash:
             return .guestPanic
         case let .failure(reason):
@@ -238,16 +238,16 @@ public final class Machine: @unchecked Sendable {
     /// A reset is a reboot or poweroff when Linux's reboot path wrote a cold flag, a panic when it
     /// wrote the warm flag (`reboot=panic_warm`), and a triple fault when nothing wrote it and the
     /// reset did not come from the reset controller.
-    func classifyReset(fromController: Bool) -> MachineExit {
+    func classifyReset(fromController: Bool, vcpu: UInt32?) -> MachineExit {
         let flag = (try? memory.load(UInt16.self, at: Machine.rebootFlagAddress)) ?? Machine.rebootFlagUnset
-        return Machine.classifyReset(rebootFlag: flag, fromController: fromController)
+        return Machine.classifyReset(rebootFlag: flag, fromController: fromController, vcpu: vcpu)
     }
 
-    static func classifyReset(rebootFlag flag: UInt16, fromController: Bool) -> MachineExit {
+    static func classifyReset(rebootFlag flag: UInt16, fromController: Bool, vcpu: UInt32? = nil) -> MachineExit {
         switch flag {
         case Machine.rebootFlagWarm: return .guestPanic
         case Machine.rebootFlagCold: return .guestShutdown
-        default: return fromController ? .guestShutdown : .tripleFault
+        default: return fromController ? .guestShutdown : .tripleFault(vcpu: vcpu)
         }
     }
 }

@@ -26,10 +26,10 @@ struct ConfigTests {
         #expect(Machine.classifyReset(rebootFlag: 0, fromController: false) == .guestShutdown)
         #expect(Machine.classifyReset(rebootFlag: 0x1234, fromController: true) == .guestPanic)
         #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: true) == .guestShutdown)
-        #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: false) == .tripleFault)
+        #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: false) == .tripleFault(vcpu: nil))
         #expect(MachineExit.guestShutdown.exitStatus == 0)
         #expect(MachineExit.guestPanic.exitStatus != 0)
-        #expect(MachineExit.tripleFault.exitStatus != 0)
+        #expect(MachineExit.tripleFault(vcpu: 1).exitStatus != 0)
         #expect(MachineExit.signal(15).exitStatus == 143)
     }
 
