@@ -12,6 +12,11 @@ public struct Queue: Sendable {
     static let flagWrite: UInt16 = 2
     static let flagIndirect: UInt16 = 4
     static let availNoInterrupt: UInt16 = 1
+    /// The most bytes one chain may describe (virtio 1.x, split virtqueue descriptor table:
+    /// "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total"). Descriptors
+    /// may alias the same guest memory, so without this cap a chain of a few hundred descriptors
+    /// could claim a terabyte.
+    public static let maxChainBytes: UInt64 = 1 << 32
 
     public let maxSize: UInt16
     public var size: UInt16
@@ -128,11 +133,12 @@ public struct Queue: Sendable {
 
     /// Walks and checks a chain: indexes in range, no loops (at most `size` descriptors), every
     /// buffer inside guest RAM, no indirect descriptors (not negotiated), device-writable
-    /// descriptors only after the readable ones.
+    /// descriptors only after the readable ones, at most `maxChainBytes` in all.
     func readChain(head: UInt16, _ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain {
         var descriptors: [Descriptor] = []
         var index = head
         var sawWritable = false
+        var total: UInt64 = 0  // at most size (2^15) descriptors of < 2^32 bytes: no overflow
         while true {
             guard index < size else {
                 throw VirtioDeviceError("descriptor index \(index) out of range (queue size \(size))")
@@ -156,6 +162,10 @@ public struct Queue: Sendable {
             }
             guard memory.isValid(GuestAddress(address), length: UInt64(length)) else {
                 throw VirtioDeviceError("descriptor \(index) buffer 0x\(String(address, radix: 16))+\(length) is outside guest RAM")
+            }
+            total += UInt64(length)
+            guard total <= Queue.maxChainBytes else {
+                throw VirtioDeviceError("descriptor chain from \(head) describes more than 2^32 bytes (descriptor \(index) reaches \(total))")
             }
             descriptors.append(Descriptor(address: GuestAddress(address), length: length, isWriteOnly: writable))
             guard flags & Queue.flagNext != 0 else { break }

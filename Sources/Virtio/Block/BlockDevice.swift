@@ -146,6 +146,11 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         } catch {
             throw VirtioDeviceError("virtio-blk status byte at \(status): \(error)")
         }
-        return UInt32(outcome.written + 1)
+        // A chain holds at most 2^32 bytes (Queue.maxChainBytes), the 16-byte header among
+        // them, so the data written plus the status byte fits a u32; checked all the same.
+        guard let used = UInt32(exactly: outcome.written + 1) else {
+            throw VirtioDeviceError("virtio-blk request \(chain.head): \(outcome.written) bytes written do not fit a used length")
+        }
+        return used
     }
 }
