@@ -46,14 +46,18 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
     private let memory: GuestMemory
     private let state: Mutex<State>
     private let log: @Sendable (String) -> Void
+    private let requeue: (@Sendable (Int) -> Void)?
     public let name: String
 
+    /// `requeue(queue)` asks for another `notify(queue:)` soon, but not now (the VMM signals the
+    /// queue's ioeventfd again): it is called when the device stopped at its budget.
     public init(device: any VirtioDevice, memory: GuestMemory, interrupt: VirtioInterrupt, name: String,
-                log: @escaping @Sendable (String) -> Void) {
+                requeue: (@Sendable (Int) -> Void)? = nil, log: @escaping @Sendable (String) -> Void) {
         self.device = device
         self.memory = memory
         self.interrupt = interrupt
         self.name = name
+        self.requeue = requeue
         self.log = log
         state = Mutex(State(queues: device.queueMaxSizes.map { Queue(maxSize: $0) }))
     }
@@ -64,15 +68,28 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
     public var status: UInt32 { state.withLock { $0.status } }
 
     /// Called when the driver notifies queue `index` (from the queue's ioeventfd on the event
-    /// loop thread, or from a QueueNotify exit). Runs the device unless it is not active.
-    public func notify(queue index: Int) {
+    /// loop thread, or from a QueueNotify exit). Runs the device unless it is not active. When
+    /// the device stopped at its budget, asks for a later call through `requeue` and returns
+    /// `.budgetExhausted`.
+    @discardableResult
+    public func notify(queue index: Int) -> QueueWork {
         let active = state.withLock { $0.activated && $0.status & Status.needsReset == 0 }
-        guard active, index >= 0, index < queueCount else { return }
+        guard active, index >= 0, index < queueCount else { return .finished }
+        let work: QueueWork
         do {
-            try device.processQueue(index)
+            work = try device.processQueue(index)
         } catch {
             fail("queue \(index): \(error)")
+            return .finished
         }
+        if work == .budgetExhausted { requeue?(index) }
+        return work
+    }
+
+    /// Asks for a `notify(queue:)` soon but not now, through `requeue` (for a device whose work
+    /// on the queue started elsewhere, like vsock's host sockets, and stopped at its budget).
+    public func notifyLater(queue index: Int) {
+        requeue?(index)
     }
 
     /// Marks the device broken: NEEDS_RESET, a config-change interrupt, one log line.

@@ -91,23 +91,24 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         state.withLock { $0.active = active }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
-            guard var active = state.active else { return .success((false, nil)) }
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(Drained, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
+            guard var active = state.active else { return .success((Drained(notify: false, work: .finished), nil)) }
             defer { state.active = active }
-            let notify: Bool
+            let drained: Drained
             do throws(VirtioDeviceError) {
                 let (file, current) = (state.file, active)
-                notify = try active.queue.drain(active.memory) { chain throws(VirtioDeviceError) in
+                drained = try active.queue.drain(active.memory) { chain throws(VirtioDeviceError) in
                     try serve(chain, file: file, active: current)
                 }
             } catch {
                 return .failure(error)
             }
-            return .success((notify, active.interrupt))
+            return .success((drained, active.interrupt))
         }
-        let (notify, interrupt) = try result.get()
-        if notify { interrupt?.signalUsedBuffers() }
+        let (drained, interrupt) = try result.get()
+        if drained.notify { interrupt?.signalUsedBuffers() }
+        return drained.work
     }
 
     public func reset() {

@@ -96,14 +96,14 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         state.withLock { $0.active = nil }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
-            guard var active = state.active else { return .success((false, nil)) }
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(Drained, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
+            guard var active = state.active else { return .success((Drained(notify: false, work: .finished), nil)) }
             defer { state.active = active }
-            let notify: Bool
+            let drained: Drained
             do throws(VirtioDeviceError) {
                 let memory = active.memory
-                notify = try active.queue.drain(memory) { chain throws(VirtioDeviceError) in
+                drained = try active.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     guard chain.writableLength >= MemSpec.responseSize else {
                         throw VirtioDeviceError("request \(chain.head): response buffer of \(chain.writableLength) bytes, need \(MemSpec.responseSize)")
                     }
@@ -115,10 +115,11 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
             } catch {
                 return .failure(error)
             }
-            return .success((notify, active.interrupt))
+            return .success((drained, active.interrupt))
         }
-        let (notify, interrupt) = try result.get()
-        if notify { interrupt?.signalUsedBuffers() }
+        let (drained, interrupt) = try result.get()
+        if drained.notify { interrupt?.signalUsedBuffers() }
+        return drained.work
     }
 
     /// Carries out one request on the plug state.

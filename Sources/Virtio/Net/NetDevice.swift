@@ -90,11 +90,16 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
         switch index {
-        case NetSpec.receiveQueue: try receive(budget: Int(NetSpec.queueSize))
-        case NetSpec.transmitQueue: try transmit()
-        default: break
+        case NetSpec.receiveQueue:
+            // Frames left in the tap after the budget keep it readable: the loop comes back.
+            try receive(budget: Int(NetSpec.queueSize))
+            return .finished
+        case NetSpec.transmitQueue:
+            return try transmit()
+        default:
+            return .finished
         }
     }
 

@@ -204,9 +204,10 @@ final class VsockMuxer {
 
     // MARK: host events
 
-    /// Drains the poller: accepts clients, reads their CONNECT lines, notes socket readiness.
+    /// Drains the poller (a few batches at most; the rest stays ready in it and the event loop
+    /// comes back): accepts clients, reads their CONNECT lines, notes socket readiness.
     func handleHostEvents() {
-        for (token, events) in poller.wait() {
+        for (token, events) in poller.wait(batches: VsockPoller.batchesPerWake) {
             if token == VsockMuxer.listenerToken {
                 acceptClients()
                 continue
