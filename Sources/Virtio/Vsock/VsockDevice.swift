@@ -55,6 +55,11 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         }
     }
 
+    /// Control packets waiting for rx buffers, and the room their queue holds (for tests).
+    var controlBacklog: (pending: Int, capacity: Int) {
+        state.withLock { ($0.muxer.pendingControlCount, $0.muxer.controlCapacity) }
+    }
+
     public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
         let bytes = (0..<8).map { UInt8(truncatingIfNeeded: cid >> (8 * $0)) }
         readConfigBytes(bytes, offset: offset, into: data)

@@ -29,8 +29,7 @@ final class VsockMuxer {
     private let listener: FileDescriptor
     private(set) var connections: [VsockKey: VsockConnection] = [:]
     private var owners: [UInt64: Owner] = [:]
-    private var control: [VsockHeader] = []
-    private var controlStart = 0
+    private var control = PacketFIFO<VsockHeader>()
     private var nextToken: UInt64 = 1
     private var nextLocalPort = VsockMuxer.firstLocalPort
     private var lastServed: VsockKey?
@@ -49,7 +48,9 @@ final class VsockMuxer {
         SocketFiles.remove(udsPath)
     }
 
-    var pendingControlCount: Int { control.count - controlStart }
+    var pendingControlCount: Int { control.count }
+    /// Room the control queue's storage holds (for tests: bounded by what is pending).
+    var controlCapacity: Int { control.capacity }
     var acceptsGuestPackets: Bool { pendingControlCount < VsockMuxer.maxPendingControl }
 
     private func count(_ name: String, _ amount: UInt64 = 1) { counters[name, default: 0] &+= amount }
@@ -153,10 +154,7 @@ final class VsockMuxer {
     /// socket (round-robin over streams, at most `maxPayload` bytes and the guest's credit).
     func nextPacket(maxPayload: Int) -> (VsockHeader, [UInt8])? {
         while true {
-            if controlStart < control.count {
-                var header = control[controlStart]
-                controlStart += 1
-                if controlStart == control.count { control.removeAll(keepingCapacity: true); controlStart = 0 }
+            if var header = control.popFirst() {
                 let key = VsockKey(local: header.srcPort, peer: header.dstPort)
                 if let connection = connections[key] {
                     connection.credit.stamp(&header)
@@ -349,7 +347,6 @@ final class VsockMuxer {
             if case let .client(stream, _) = owner { dropClient(token, stream) }
         }
         control.removeAll()
-        controlStart = 0
         lastServed = nil
     }
 }
