@@ -49,7 +49,7 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
 
     public var counters: [String: UInt64] {
         state.withLock { state in
-            var result = state.muxer.counters
+            var result = state.muxer.counters.values
             result["connections"] = UInt64(state.muxer.connections.count)
             return result
         }

@@ -33,7 +33,7 @@ final class VsockMuxer {
     private var nextToken: UInt64 = 1
     private var nextLocalPort = VsockMuxer.firstLocalPort
     private var lastServed: VsockKey?
-    private(set) var counters: [String: UInt64] = [:]
+    private(set) var counters = CounterSet()
 
     init(cid: UInt64, udsPath: String) throws(SystemError) {
         self.cid = cid
@@ -53,7 +53,7 @@ final class VsockMuxer {
     var controlCapacity: Int { control.capacity }
     var acceptsGuestPackets: Bool { pendingControlCount < VsockMuxer.maxPendingControl }
 
-    private func count(_ name: String, _ amount: UInt64 = 1) { counters[name, default: 0] &+= amount }
+    private func count(_ name: String, _ amount: UInt64 = 1) { counters.add(name, amount) }
 
     // MARK: guest → host
 
