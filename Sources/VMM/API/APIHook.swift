@@ -48,6 +48,7 @@ final class MachineControl: VMControl {
         for slot in machine.virtio.slots {
             if let counting = slot.transport.device as? any CountingDevice { devices[slot.name] = counting.counters }
         }
+        if let console = machine.consoleSink { devices["serial"] = console.counters }
         return APIMetrics(devices: devices, vcpus: machine.threads.map { VcpuMetrics(id: $0.vcpu.id, exits: $0.exitCount) })
     }
 
