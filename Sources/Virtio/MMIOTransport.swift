@@ -41,10 +41,15 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
         var configGeneration: UInt32 = 0
     }
 
+    /// Device failures logged at most; later ones are counted (`failureCount`), so a driver
+    /// that breaks and resets its device in a loop cannot flood the VMM's log.
+    public static let loggedFailures = 16
+
     public let device: any VirtioDevice
     public let interrupt: VirtioInterrupt
     private let memory: GuestMemory
     private let state: Mutex<State>
+    private let failures = Atomic<UInt64>(0)
     private let log: @Sendable (String) -> Void
     private let requeue: (@Sendable (Int) -> Void)?
     public let name: String
@@ -92,17 +97,25 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
         requeue?(index)
     }
 
-    /// Marks the device broken: NEEDS_RESET, a config-change interrupt, one log line.
+    /// Times the device went into NEEDS_RESET.
+    public var failureCount: UInt64 { failures.load(ordering: .relaxed) }
+
+    /// Marks the device broken: NEEDS_RESET, a config-change interrupt, one log line (for the
+    /// first `loggedFailures` failures; then one line saying later ones are only counted).
     public func fail(_ reason: String) {
         let first = state.withLock { state -> Bool in
             let first = state.status & Status.needsReset == 0
             state.status |= Status.needsReset
             return first
         }
-        if first {
+        guard first else { return }
+        let count = failures.wrappingAdd(1, ordering: .relaxed).newValue
+        if count <= UInt64(MMIOTransport.loggedFailures) {
             log("\(name): device needs reset: \(reason)")
-            interrupt.signalConfigChange()
+        } else if count == UInt64(MMIOTransport.loggedFailures) + 1 {
+            log("\(name): device needs reset again; further failures are counted, not logged")
         }
+        interrupt.signalConfigChange()
     }
 
     /// Bumps the config generation and interrupts the driver (the device's config changed).

@@ -44,6 +44,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     public let mac: [UInt8]
     let state = Mutex(State())
     let log: @Sendable (String) -> Void
+    /// Counters for the control API, free-running: they wrap.
     let rxPackets = Atomic<UInt64>(0), rxBytes = Atomic<UInt64>(0), rxDropped = Atomic<UInt64>(0)
     let txPackets = Atomic<UInt64>(0), txBytes = Atomic<UInt64>(0), txDropped = Atomic<UInt64>(0)
     let txErrors = Atomic<UInt64>(0)

@@ -24,7 +24,7 @@ extension NetDevice {
                         throw VirtioDeviceError("transmit chain \(chain.head) has \(length) bytes, less than the \(NetSpec.headerSize)-byte header")
                     }
                     if length > NetSpec.maxPacket {
-                        txDropped.add(1, ordering: .relaxed)
+                        txDropped.wrappingAdd(1, ordering: .relaxed)
                     } else {
                         try send(chain, length: length, active.memory)
                     }
@@ -65,10 +65,10 @@ extension NetDevice {
             let written = writev(fd, vectors, Int32(vectors.count))
             if written < 0 && errno == EINTR { continue }
             if written == length {
-                txPackets.add(1, ordering: .relaxed)
-                txBytes.add(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
+                txPackets.wrappingAdd(1, ordering: .relaxed)
+                txBytes.wrappingAdd(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
             } else {
-                txErrors.add(1, ordering: .relaxed)
+                txErrors.wrappingAdd(1, ordering: .relaxed)
             }
             return
         }

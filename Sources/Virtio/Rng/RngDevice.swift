@@ -50,7 +50,7 @@ public final class RngDevice: VirtioDevice, @unchecked Sendable {
                 drained = try state.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     let count = min(chain.writableLength, RngDevice.maxRequest)
                     let written = try chain.writeBytes(randomBytes(count), memory)
-                    served.add(UInt64(written), ordering: .relaxed)
+                    served.wrappingAdd(UInt64(written), ordering: .relaxed)
                     return UInt32(written)
                 }
             } catch {
