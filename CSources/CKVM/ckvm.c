@@ -25,7 +25,18 @@ int kvmrun_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int kvmrun_open(const char *path, int flags) { return open(path, flags); }
 
-static void kvmrun_noop(int signo) { (void)signo; }
+// The kvm_run page of the vCPU the calling thread runs (NULL on other threads). KVM's API
+// documentation has the kick handler set immediate_exit itself: set from the vCPU's own thread,
+// the store cannot race with the thread clearing it after KVM_RUN, so no kick is lost.
+static __thread struct kvm_run *kvmrun_thread_run __attribute__((tls_model("initial-exec")));
+
+static void kvmrun_kick(int signo) {
+    (void)signo;
+    struct kvm_run *run = kvmrun_thread_run;
+    if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+void kvmrun_set_thread_kvm_run(struct kvm_run *run) { kvmrun_thread_run = run; }
 
 int kvmrun_install_signal_handler(int signo, void (*handler)(int)) {
     struct sigaction sa;
@@ -36,7 +47,7 @@ int kvmrun_install_signal_handler(int signo, void (*handler)(int)) {
     return sigaction(signo, &sa, NULL);
 }
 
-int kvmrun_install_kick_handler(int signo) { return kvmrun_install_signal_handler(signo, kvmrun_noop); }
+int kvmrun_install_kick_handler(int signo) { return kvmrun_install_signal_handler(signo, kvmrun_kick); }
 
 int kvmrun_thread_sigmask_one(int how, int signo) {
     sigset_t set;

@@ -44,6 +44,8 @@ public final class Machine: @unchecked Sendable {
     let rng = RngDevice()
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
+    /// The console's output (nil with `--console none`): never blocks a vCPU, drained by the loop.
+    let consoleSink: BufferedConsoleSink?
     /// The vCPU threads (the control API pauses and resumes them).
     var threads: [VcpuThread] = []
     /// Devices with host-side file descriptors (a TAP, sockets) add their event-loop
@@ -92,15 +94,15 @@ public final class Machine: @unchecked Sendable {
         case .none:
             consoleFile = nil
         }
-        let sink: (any ConsoleSink)? = switch config.console {
-        case .stdio: FileConsoleSink(fd: STDOUT_FILENO)
-        case .file: FileConsoleSink(fd: consoleFile!.raw)
+        consoleSink = switch config.console {
+        case .stdio: BufferedConsoleSink(fd: STDOUT_FILENO)
+        case .file: BufferedConsoleSink(fd: consoleFile!.raw)
         case .none: nil
         }
         serialInterrupt = try EventFDInterrupt()
         try vm.registerIRQFD(eventFD: serialInterrupt.fd.raw, gsi: Machine.serialIRQ)
         let timeline = self.timeline
-        serial = Serial8250(sink: sink, interrupt: serialInterrupt) { timeline.mark(.firstConsoleByte) }
+        serial = Serial8250(sink: consoleSink, interrupt: serialInterrupt) { timeline.mark(.firstConsoleByte) }
         try ports.insert(serial, name: "serial 0x3f8", base: Machine.serialPort, length: 8)
 
         // i8042 at 0x60 (data) and 0x64 (status/command): its reset command ends the VM.
@@ -205,6 +207,8 @@ public final class Machine: @unchecked Sendable {
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }
+        if let consoleSink { loop.subscribeConsole(consoleSink, log: log) }
+        defer { finishConsoleOutput() }
 
         var started: [VcpuThread] = []
         defer {

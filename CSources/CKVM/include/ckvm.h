@@ -83,9 +83,13 @@ int kvmrun_ioctl_ptr(int fd, unsigned long request, void *_Nullable arg);
 int kvmrun_ioctl_val(int fd, unsigned long request, unsigned long arg);
 /// open(2) without the variadic mode argument.
 int kvmrun_open(const char *path, int flags);
-/// Installs a handler for `signo` that does nothing (SA_RESTART off), so that the signal only
-/// interrupts a blocking KVM_RUN with EINTR. Returns 0 or -1 with errno set.
+/// Installs the kick handler for `signo` (SA_RESTART off): it sets immediate_exit in the kvm_run
+/// of the receiving thread's vCPU (see kvmrun_set_thread_kvm_run), so a KVM_RUN in progress
+/// returns EINTR and the next one returns at once. Returns 0 or -1 with errno set.
 int kvmrun_install_kick_handler(int signo);
+/// Tells the kick handler which kvm_run the calling thread runs (NULL: none). A vCPU thread
+/// sets it before its first KVM_RUN and clears it before the mapping can go away.
+void kvmrun_set_thread_kvm_run(struct kvm_run *_Nullable run);
 /// Installs `handler` for `signo` (SA_RESTART off). Returns 0 or -1 with errno set.
 int kvmrun_install_signal_handler(int signo, void (*handler)(int));
 /// Blocks (how = SIG_BLOCK) or unblocks (SIG_UNBLOCK) one signal in the calling thread.
