@@ -130,9 +130,10 @@ public final class Machine: @unchecked Sendable {
         timeline.mark(.kernelLoaded)
 
         let supported = try kvm.supportedCPUID()
+        let host = CPUIDHost(tscDeadlineTimer: kvm.checkExtension(KVMRUN_CAP_TSC_DEADLINE_TIMER) > 0)
         for id in 0..<config.cpus {
             let vcpu = try vm.createVCPU(id: UInt32(id))
-            try VcpuSetup.configure(vcpu, supportedCPUID: supported, vcpuCount: config.cpus)
+            try VcpuSetup.configure(vcpu, supportedCPUID: supported, host: host, vcpuCount: config.cpus)
             if id == 0 { try VcpuSetup.setBootRegisters(vcpu, setup.cpu) }
             threads.append(VcpuThread(vcpu: vcpu) { [unowned self] vcpu, shouldStop in
                 self.vcpuLoop(vcpu, shouldStop: shouldStop)

@@ -54,6 +54,7 @@ static const int KVMRUN_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
 static const int KVMRUN_CAP_NR_VCPUS = KVM_CAP_NR_VCPUS;
 static const int KVMRUN_CAP_MAX_VCPUS = KVM_CAP_MAX_VCPUS;
 static const int KVMRUN_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
+static const int KVMRUN_CAP_TSC_DEADLINE_TIMER = KVM_CAP_TSC_DEADLINE_TIMER;
 
 // MARK: fixed-capacity wrappers for flexible-array structures
 // The kernel's header struct ends in a flexible array; our entries array is that array's storage
