@@ -35,10 +35,10 @@ let package = Package(
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
-        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
