@@ -97,7 +97,7 @@ struct BenchBootCommand: ParsableCommand {
             }
         }
         let all = compare == "qemu" ? [kvmrun, peer] : [kvmrun]
-        BootReport(series: all, initcalls: guestInitcalls).print()
+        BootReport(series: all, initcalls: guestInitcalls, symbols: guestInitcalls ? KernelSymbols(path: kernel) : nil).print()
         if let plot {
             let title = "kvmrun bench boot: \(runs) run(s) per VMM, \(memory), \(cpus) vCPU(s)\(guestInitcalls ? ", initcall_debug" : "")"
             let svg = BootPlot(series: all, title: title).svg()
@@ -147,7 +147,13 @@ struct BenchBootCommand: ParsableCommand {
             _ = child.waitForExit(timeoutMilliseconds: 5_000)
         }
         child.drain(timeoutMilliseconds: 1000)
-        sample.parseGuestLines(String(decoding: child.stdoutText, as: UTF8.self))
+        let console = String(decoding: child.stdoutText, as: UTF8.self)
+        sample.parseGuestLines(console)
+        if sample.error == nil, sample.guestMarker == nil {
+            // Say why the guest phases are missing instead of leaving them n/a silently.
+            let phases = console.split(whereSeparator: \.isNewline).first { $0.contains("KVMRUN_PHASES") }
+            sample.note = phases.map { "guest stamps missing: '\($0)'" } ?? "no KVMRUN_PHASES line (an initramfs without kvmrun.phases?)"
+        }
         let stderr = String(decoding: child.stderrText, as: UTF8.self)
         for line in stderr.split(separator: "\n") where line.contains("boot-time ") {
             sample.parseBootTime(line, spawnedAtMilliseconds: Double(child.spawnedAt) / 1_000_000)

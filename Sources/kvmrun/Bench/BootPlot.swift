@@ -13,12 +13,13 @@ struct BootPlot {
     static let beforeClock = Phase(label: "spawn → guest clock zero (QEMU: set-up + entry, not separable)", color: "#e6ab02")
     static let kernel = Phase(label: "guest clock zero → Run /init (kernel)", color: "#1b9e77")
     static let initScript = Phase(label: "Run /init → init marker (init script)", color: "#7570b3")
-    static let unknown = Phase(label: "spawn → init marker (no guest stamps)", color: "#999999")
+    static let unknown = Phase(label: "to the init marker (no guest stamps)", color: "#999999")
 
     /// The bar segments of one run, in order, as (phase, milliseconds).
     static func segments(_ sample: Sample) -> [(Phase, Double)] {
         guard let total = sample.bootToInit else { return [] }
         guard let zero = sample.guestClockZero, let kernelTime = sample.kernelToInit, let initTime = sample.initToMarker else {
+            if let firstRun = sample.firstRun, firstRun <= total { return [(vmmSetUp, firstRun), (unknown, total - firstRun)] }
             return [(unknown, total)]
         }
         var result: [(Phase, Double)] = []
@@ -41,7 +42,9 @@ struct BootPlot {
         let plotWidth = width - left - right
         let rows = series.reduce(0) { $0 + $1.samples.count }
         let groupGap = 24.0
-        let legendPhases = [Self.vmmSetUp, Self.entry, Self.beforeClock, Self.kernel, Self.initScript]
+        let used = Set(series.flatMap { $0.samples.flatMap { Self.segments($0).map(\.0.label) } })
+        let legendPhases = [Self.vmmSetUp, Self.entry, Self.beforeClock, Self.kernel, Self.initScript, Self.unknown]
+            .filter { used.contains($0.label) }
         let plotHeight = Double(rows) * (rowHeight + rowGap) + Double(max(0, series.count - 1)) * groupGap
         let axisY = top + plotHeight + 10
         let height = axisY + 40 + Double(legendPhases.count) * 18 + 20
@@ -101,7 +104,7 @@ struct BootPlot {
     func niceCeiling(_ value: Double) -> Double {
         var magnitude = 1.0
         while magnitude * 10 <= value { magnitude *= 10 }
-        for factor in [1.0, 2.0, 5.0, 10.0] where factor * magnitude >= value { return factor * magnitude }
+        for factor in [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] where factor * magnitude >= value { return factor * magnitude }
         return 10 * magnitude
     }
 

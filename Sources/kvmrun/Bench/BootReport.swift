@@ -4,6 +4,8 @@
 struct BootReport {
     let series: [Series]
     let initcalls: Bool
+    /// Names for initcall addresses (the guest kernel has no KALLSYMS).
+    var symbols: KernelSymbols?
 
     struct Row {
         let label: String
@@ -46,7 +48,9 @@ struct BootReport {
                 Swift.print("slowest guest initcalls under \(group.name) (median µs over the runs; initcall_debug slows the boot itself)")
                 let slowest = group.slowestInitcalls(15)
                 if slowest.isEmpty { Swift.print("  none reported (an initramfs without kvmrun.phases support?)") }
-                for (name, micros) in slowest { Swift.print("  \(format(micros / 1000, digits: 2).leftPadded(9)) ms  \(name)") }
+                for (name, micros) in slowest {
+                    Swift.print("  \(format(micros / 1000, digits: 2).leftPadded(9)) ms  \(symbols?.name(for: name) ?? name)")
+                }
             }
         }
     }

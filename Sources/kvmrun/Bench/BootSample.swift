@@ -24,6 +24,8 @@ struct Sample {
     /// The guest's slowest initcalls (with --guest-initcalls): name → microseconds.
     var initcalls: [String: Double] = [:]
     var error: String?
+    /// Something worth reading next to the figures (why a phase is missing).
+    var note: String?
 
     /// Spawn → the guest kernel's clock zero, derived on the host's axis: the marker's arrival
     /// less the marker's guest stamp. It holds the VMM's set-up and the kernel's first steps
@@ -86,6 +88,7 @@ struct Sample {
         if let initToMarker { parts.append("/init→marker \(format(initToMarker))ms") }
         parts.append("VMM threads CPU \(format(vmmThreadsCPU))ms")
         parts.append("RSS \(format(residentMiB))MiB PSS \(format(proportionalMiB))MiB anon \(format(anonymousMiB))MiB")
+        if let note { parts.append(note) }
         return parts.joined(separator: ", ")
     }
 }

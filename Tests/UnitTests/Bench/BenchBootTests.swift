@@ -135,3 +135,25 @@ func occurrences(of needle: String, in text: String) -> Int {
     }
     return count
 }
+
+@Suite("bench boot: initcall names from the vmlinux symbol table")
+struct KernelSymbolsTests {
+    @Test("the firmware vmlinux names its initcalls",
+          .enabled(if: FirmwareKernel.exists("vmlinux"), "firmware/out/vmlinux not built; skipping"))
+    func firmwareSymbols() throws {
+        let symbols = KernelSymbols(path: FirmwareKernel.path("vmlinux"))
+        #expect(!symbols.isEmpty)
+        // Whatever address pty_init has in this build, its own address must map back to it.
+        let nm = symbols.address(of: "pty_init")
+        let address = try #require(nm)
+        #expect(symbols.name(for: "0x" + String(address, radix: 16)) == "pty_init")
+        #expect(symbols.name(for: "not_an_address") == "not_an_address")
+    }
+
+    @Test("a file without a symbol table leaves addresses as they are")
+    func noSymbols() {
+        let symbols = KernelSymbols(source: [UInt8](repeating: 0, count: 100))
+        #expect(symbols.isEmpty)
+        #expect(symbols.name(for: "0xffffffff81000000") == "0xffffffff81000000")
+    }
+}
