@@ -218,6 +218,8 @@ public final class Machine: @unchecked Sendable {
             try thread.start()
             started.append(thread)
         }
+        // Set-up is over: the code only it ran need not stay resident (see ExecutableText).
+        ExecutableText.releaseResidentPages()
         try loop.run(timeoutMilliseconds: 50) { console.retry() }
 
         if let receivedSignal { return .signal(receivedSignal) }
