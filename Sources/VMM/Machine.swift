@@ -214,12 +214,13 @@ public final class Machine: @unchecked Sendable {
                 log("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
             }
         }
+        // Set-up is over: what only it used of the executable need not stay resident. Before
+        // the vCPU threads start, while this is the only thread (see ExecutableText).
+        ExecutableText.releaseResidentPages()
         for thread in threads {
             try thread.start()
             started.append(thread)
         }
-        // Set-up is over: the code only it ran need not stay resident (see ExecutableText).
-        ExecutableText.releaseResidentPages()
         try loop.run(timeoutMilliseconds: 50) { console.retry() }
 
         if let receivedSignal { return .signal(receivedSignal) }
