@@ -10,7 +10,9 @@ struct BootPlot {
 
     static let vmmSetUp = Phase(label: "spawn → first KVM_RUN (VMM set-up)", color: "#d95f02")
     static let entry = Phase(label: "first KVM_RUN → guest clock zero", color: "#fdb863")
-    static let beforeClock = Phase(label: "spawn → guest clock zero (QEMU: set-up + entry, not separable)", color: "#e6ab02")
+    static let beforeClock = Phase(label: "spawn → guest clock zero (no finer split known)", color: "#e6ab02")
+    static let beforeVM = Phase(label: "spawn → KVM_CREATE_VM (QEMU; derived from kvm-clock)", color: "#a6761d")
+    static let afterVM = Phase(label: "KVM_CREATE_VM → guest clock zero (QEMU; set-up after the VM, entry)", color: "#e6ab02")
     static let kernel = Phase(label: "guest clock zero → Run /init (kernel)", color: "#1b9e77")
     static let initScript = Phase(label: "Run /init → init marker (init script)", color: "#7570b3")
     static let unknown = Phase(label: "to the init marker (no guest stamps)", color: "#999999")
@@ -26,6 +28,9 @@ struct BootPlot {
         if let firstRun = sample.firstRun, firstRun <= zero {
             result.append((vmmSetUp, firstRun))
             result.append((entry, zero - firstRun))
+        } else if let created = sample.vmCreated, created >= 0, created <= zero {
+            result.append((beforeVM, created))
+            result.append((afterVM, zero - created))
         } else {
             result.append((beforeClock, zero))
         }
@@ -43,7 +48,7 @@ struct BootPlot {
         let rows = series.reduce(0) { $0 + $1.samples.count }
         let groupGap = 24.0
         let used = Set(series.flatMap { $0.samples.flatMap { Self.segments($0).map(\.0.label) } })
-        let legendPhases = [Self.vmmSetUp, Self.entry, Self.beforeClock, Self.kernel, Self.initScript, Self.unknown]
+        let legendPhases = [Self.vmmSetUp, Self.entry, Self.beforeVM, Self.afterVM, Self.beforeClock, Self.kernel, Self.initScript, Self.unknown]
             .filter { used.contains($0.label) }
         let plotHeight = Double(rows) * (rowHeight + rowGap) + Double(max(0, series.count - 1)) * groupGap
         let axisY = top + plotHeight + 10

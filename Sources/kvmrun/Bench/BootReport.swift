@@ -15,6 +15,7 @@ struct BootReport {
     }
 
     static var phaseRows: [Row] { [
+        Row(label: "spawn → KVM_CREATE_VM (derived)", key: \.vmCreated, missing: "n/a"),
         Row(label: "spawn → first KVM_RUN (host clock)", key: \.firstRun, missing: "not observable without tracing"),
         Row(label: "spawn → guest clock zero (derived)", key: \.guestClockZero, missing: "n/a"),
         Row(label: "  of which first KVM_RUN → clock zero", key: \.entryToClockZero, missing: "n/a"),

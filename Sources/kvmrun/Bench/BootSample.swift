@@ -18,6 +18,9 @@ struct Sample {
     /// process" and of the init's marker.
     var guestRunInit: Double?
     var guestMarker: Double?
+    /// kvm-clock when the guest's clock started, in ms: KVM counts it from the VM's creation
+    /// (KVM_CREATE_VM), and neither VMM sets it, so this is VM creation → guest clock zero.
+    var vmCreatedToClockZero: Double?
     var residentMiB: Double?
     var proportionalMiB: Double?
     var anonymousMiB: Double?
@@ -33,6 +36,13 @@ struct Sample {
     var guestClockZero: Double? {
         guard let bootToInit, let guestMarker else { return nil }
         return bootToInit - guestMarker
+    }
+
+    /// Spawn → KVM_CREATE_VM, derived the same way for both VMMs: guest clock zero on the host's
+    /// axis less kvm-clock's age at that moment.
+    var vmCreated: Double? {
+        guard let guestClockZero, let vmCreatedToClockZero else { return nil }
+        return guestClockZero - vmCreatedToClockZero
     }
 
     /// Guest clock zero → "Run /init" (guest clock).
@@ -68,6 +78,7 @@ struct Sample {
             if text.hasPrefix("KVMRUN_PHASES ") {
                 guestRunInit = field("run_init", in: text).map { $0 * 1000 }
                 guestMarker = field("marker", in: text).map { $0 * 1000 }
+                vmCreatedToClockZero = field("vm_clock_ns", in: text).map { $0 / 1_000_000 }
             } else if text.hasPrefix("KVMRUN_INITCALL ") {
                 let parts = text.split(separator: " ")
                 guard parts.count >= 3, let micros = Double(parts[1]) else { continue }
@@ -83,6 +94,7 @@ struct Sample {
         var parts = ["boot-to-init \(format(bootToInit))ms"]
         if let firstRun { parts.append("first KVM_RUN \(format(firstRun))ms") }
         if let setupCPU { parts.append("set-up CPU \(format(setupCPU))ms") }
+        if let vmCreated { parts.append("KVM_CREATE_VM \(format(vmCreated))ms") }
         if let guestClockZero { parts.append("guest clock zero \(format(guestClockZero))ms") }
         if let kernelToInit { parts.append("kernel→/init \(format(kernelToInit))ms") }
         if let initToMarker { parts.append("/init→marker \(format(initToMarker))ms") }

@@ -9,7 +9,7 @@ import Testing
 struct BenchBootTests {
     static let console = """
     KVMRUN_INIT_OK cpus=1 mem_kb=120000 uptime=0.61 mode=default\r
-    KVMRUN_PHASES run_init=0.412345 marker=0.498765\r
+    KVMRUN_PHASES run_init=0.412345 marker=0.498765 vm_clock_ns=301235000\r
     KVMRUN_INITCALL 99999 virtio_mmio_init+0x0/0x40\r
     KVMRUN_INITCALL 1234 foo_init+0x0/0x10\r
     KVMRUN_PHASES_END\r
@@ -38,18 +38,21 @@ struct BenchBootTests {
         #expect(abs(try #require(sample.entryToClockZero) - 356.235) < 1e-9)
         #expect(abs(try #require(sample.initToMarker) - 86.42) < 1e-9)
         #expect(sample.initcalls == ["virtio_mmio_init": 99999, "foo_init": 1234])
+        #expect(abs(try #require(sample.vmCreated) - 100) < 1e-9, "clock zero 401.235 less 301.235 of kvm-clock")
         // The segments of the bar add up to the measured spawn → marker time.
         let total = BootPlot.segments(sample).reduce(0) { $0 + $1.1 }
         #expect(abs(total - 900) < 1e-9)
         #expect(BootPlot.segments(sample).map(\.0.label) == [BootPlot.vmmSetUp, BootPlot.entry, BootPlot.kernel, BootPlot.initScript].map(\.label))
     }
 
-    @Test("a QEMU run (no boot-time line) has the set-up and entry as one phase")
+    @Test("a QEMU run (no boot-time line) is split at KVM_CREATE_VM by kvm-clock, else one phase to clock zero")
     func qemuSegments() {
         var sample = Sample()
         sample.bootToInit = 1000
         sample.parseGuestLines(Self.console)
         #expect(sample.firstRun == nil)
+        #expect(BootPlot.segments(sample).map(\.0.label) == [BootPlot.beforeVM, BootPlot.afterVM, BootPlot.kernel, BootPlot.initScript].map(\.label))
+        sample.vmCreatedToClockZero = nil
         #expect(BootPlot.segments(sample).map(\.0.label) == [BootPlot.beforeClock, BootPlot.kernel, BootPlot.initScript].map(\.label))
     }
 
@@ -81,7 +84,7 @@ struct BenchBootTests {
         let svg = BootPlot(series: [kvmrun, qemu], title: "a <test> & more").svg()
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
         #expect(svg.hasSuffix("</svg>\n"))
-        #expect(occurrences(of: "<rect x=", in: svg) == 2 * 4 + 3 + 5, "bars + legend")
+        #expect(occurrences(of: "<rect x=", in: svg) == 2 * 4 + 4 + 6, "bars + legend")
         #expect(svg.contains("kvmrun median 900.0 ms"))
         #expect(svg.contains("qemu median 1000.0 ms"))
         #expect(svg.contains("a &lt;test&gt; &amp; more"))
