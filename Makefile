@@ -15,6 +15,8 @@ TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
 FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
+# Extra options for kvmrun bench boot, e.g. BENCH_ARGS="--plot $(CURDIR)/boot.svg --guest-initcalls".
+BENCH_ARGS   ?=
 BENCH_IO_RUNS ?= 3
 SOAK_RUNS    ?= 200
 SOAK_TIMEOUT ?= 14400
@@ -67,7 +69,7 @@ demo: firmware build
 
 bench: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
-	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu $(BENCH_ARGS)
 
 bench-io: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \

@@ -54,10 +54,10 @@ let package = Package(
         .target(name: "AgentClient", dependencies: ["AgentProtocol", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "Harness", "CKVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
-        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
         // The agent protocol: frame codec, messages, server and client over real sockets.
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).

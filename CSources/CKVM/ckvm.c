@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <sys/random.h>
@@ -77,6 +78,14 @@ static uint64_t kvmrun_start_ns;
 __attribute__((constructor)) static void kvmrun_record_start(void) { kvmrun_start_ns = kvmrun_monotonic_ns(); }
 
 uint64_t kvmrun_process_start_ns(void) { return kvmrun_start_ns; }
+
+int kvmrun_thread_set_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
+uint64_t kvmrun_process_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 int kvmrun_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

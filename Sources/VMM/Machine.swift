@@ -141,10 +141,11 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Reads the kernel and initrd and loads them; the file contents are released on return.
+    /// Opens the kernel and initrd and loads them: an ELF kernel's PT_LOAD segments and the
+    /// initrd are read from their files straight into guest RAM (nothing else of a vmlinux).
     static func load(_ config: VMConfig, extraCommandLine: String, into memory: GuestMemory) throws -> BootSetup {
-        let kernel = try FileLoader.read(config.kernelPath, role: "kernel")
-        let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try FileLoader.read(path, role: "initrd") }
+        let kernel = try KernelFile(path: config.kernelPath, role: "kernel")
+        let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try KernelFile(path: path, role: "initrd") }
         let commandLine = extraCommandLine.isEmpty ? config.effectiveCommandLine : config.effectiveCommandLine + " " + extraCommandLine
         return try loadLinux(BootConfig(kernel: kernel, initrd: initrd, commandLine: commandLine,
                                         cpus: config.cpus), into: memory)
@@ -168,7 +169,7 @@ public final class Machine: @unchecked Sendable {
         while !shouldStop() {
             let exit: VcpuExit
             do {
-                if vcpu.id == 0 { timeline.mark(.firstRun) }
+                if vcpu.id == 0 { timeline.markFirstRun() }
                 exit = try vcpu.runOnce()
             } catch {
                 requestStop(.failure(error.description))
@@ -218,6 +219,9 @@ public final class Machine: @unchecked Sendable {
                 log("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
             }
         }
+        // Set-up is over: what only it used of the executable need not stay resident. Before
+        // the vCPU threads start, while this is the only thread (see ExecutableText).
+        ExecutableText.releaseResidentPages()
         for thread in threads {
             try thread.start()
             started.append(thread)

@@ -137,6 +137,11 @@ void kvmrun_memory_fence(void);
 uint64_t kvmrun_monotonic_ns(void);
 /// Monotonic time, in nanoseconds, at which the executable's constructors ran (process start).
 uint64_t kvmrun_process_start_ns(void);
+/// CPU time (user + system, all threads) this process has used so far, in nanoseconds
+/// (CLOCK_PROCESS_CPUTIME_ID); 0 if the clock cannot be read.
+uint64_t kvmrun_process_cpu_ns(void);
+/// Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept). 0 or -1.
+int kvmrun_thread_set_name(const char *name);
 
 #pragma clang assume_nonnull end
 #endif
