@@ -17,8 +17,11 @@ import Virtio
 public struct DeviceScript {
     public static let maxOps = 24
 
-    /// One step of the driver. `kind` below `firstDeviceOp` is handled by `play`; the rest go to
-    /// the target (as `kind - firstDeviceOp`).
+    /// One step of the driver, by `kind % 16`: 0 notify queue `a` (QueueNotify), 1 set queue
+    /// `a`'s available index to `b`, 2 store `c` (u32) into guest RAM at `b`, 3 InterruptACK `c`,
+    /// 4 reset and initialize again, 5 config access at `b % 256`, `1 + a % 8` bytes wide (a
+    /// write of `c` when bit 7 of `a` is set, else a read); 6 and up go to the target as device
+    /// op `kind % 16 - 6`.
     public struct Op {
         public var kind: UInt8
         public var a: UInt8
