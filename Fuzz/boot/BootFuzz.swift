@@ -11,14 +11,14 @@ import Memory
 
 private let memory = try! GuestMemory(layout: [(GuestAddress(0), MachineLayout.minimumMemory)])
 
-/// Initrds by size, made once: a fresh megabyte-sized array per execution costs page faults
-/// that would dominate the target.
+/// Initrds by size (at most 64 sizes of up to 256 KiB), made once: a fresh array per execution
+/// costs page faults that would dominate the target.
 private nonisolated(unsafe) var initrds: [Int: [UInt8]] = [:]
 
 private func initrdImage(size: Int) -> [UInt8] {
     if let image = initrds[size] { return image }
     let image = [UInt8](repeating: 0x5A, count: size)
-    if initrds.count < 256 { initrds[size] = image }
+    initrds[size] = image
     return image
 }
 
@@ -47,9 +47,14 @@ func fuzzBoot(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // An initrd of up to 256 KiB is loaded; a larger one only placed (allocating and copying
     // megabytes would dominate every execution), against the kernel's end and a 32 MiB guest.
     var initrd: [UInt8]?
-    if initrdSize > 256 << 10, case let .bzImage(bzImage) = image {
-        _ = try? InitrdPlacement.address(size: UInt64(initrdSize), addressMax: UInt64(bzImage.header.initrdAddrMax),
-                                         kernelEnd: bzImage.kernelEnd(loadAddress: MachineLayout.bzImageLoad.raw),
+    if initrdSize > 256 << 10 {
+        let (addressMax, kernelEnd): (UInt64, UInt64) = switch image {
+        case let .bzImage(bzImage):
+            (UInt64(bzImage.header.initrdAddrMax), bzImage.kernelEnd(loadAddress: MachineLayout.bzImageLoad.raw))
+        case let .elf(elf):
+            (ElfKernel.defaultInitrdAddrMax, elf.kernelEnd)
+        }
+        _ = try? InitrdPlacement.address(size: UInt64(initrdSize), addressMax: addressMax, kernelEnd: kernelEnd,
                                          lowRAMEnd: MachineLayout.minimumMemory)
     } else if initrdSize > 0 {
         initrd = initrdImage(size: initrdSize)
