@@ -6,6 +6,8 @@
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
 #   make bench-agent kvmrun bench agent (guest agent: call round trip, container start, memory)
+#   make soak       kvmrun bench soak --runs SOAK_RUNS --compare qemu (boot reliability)
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (scripts/fuzz, Fuzz/)
 #   make deps       install the Debian packages the project needs (root)
 #   make proto      regenerate the agent protocol's Swift from its .proto files (scripts/gen-proto)
 
@@ -16,10 +18,14 @@ TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
 FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
 BENCH_RUNS   ?= 10
+# Extra options for kvmrun bench boot, e.g. BENCH_ARGS="--plot $(CURDIR)/boot.svg --guest-initcalls".
+BENCH_ARGS   ?=
 BENCH_IO_RUNS ?= 3
 BENCH_AGENT_RUNS ?= 10
+SOAK_RUNS    ?= 200
+SOAK_TIMEOUT ?= 14400
 
-.PHONY: all build agent build-tests firmware test test-host test-nested demo bench bench-io bench-agent deps proto clean
+.PHONY: all build agent build-tests firmware test test-host fuzz-smoke test-nested demo bench bench-io bench-agent soak fuzz deps proto clean
 
 all: build firmware
 
@@ -47,14 +53,31 @@ firmware: agent
 	$(MAKE) -C firmware AGENT_BIN=$(CURDIR)/$(AGENT_BIN)
 
 # Host pass: every test; the boot suite reports itself skipped here (no VMX/SVM on a KVM-PVM
-# host). Nested pass: the direct KVM tests again and the end-to-end suites, with KVMRUN_E2E=1.
+# host). Fuzz smoke: every fuzz target builds and runs a few seconds without a crash. Nested
+# pass: the direct KVM tests again and the end-to-end suites, with KVMRUN_E2E=1.
 test: firmware build build-tests
 	@$(MAKE) --no-print-directory test-host
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-nested
 
 test-host:
 	@echo "==> unit, direct-KVM and bad-input tests on this host"
 	$(SWIFT) test --skip-build
+
+# Fuzzing (Fuzz/, scripts/fuzz): `make fuzz FUZZ_SECONDS=N` runs each target for N seconds and
+# prints `fuzz: TARGET execs=E crashes=C` per target; non-zero exit when any crashed.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+
+fuzz:
+	scripts/fuzz --seconds $(FUZZ_SECONDS)
+
+# The smoke run starts from the committed seeds only (its own corpus, emptied first), so it
+# takes the same time however long `make fuzz` has grown the main corpus.
+fuzz-smoke:
+	@echo "==> fuzz smoke: every fuzz target for $(FUZZ_SMOKE_SECONDS) s (scripts/fuzz)"
+	rm -rf .build-fuzz/smoke/corpus
+	FUZZ_OUT=.build-fuzz/smoke scripts/fuzz --seconds $(FUZZ_SMOKE_SECONDS)
 
 # The nested pass: one group of suites per fresh L1, one test at a time, a failed group retried
 # once (loudly) in a fresh L1; see scripts/test-nested for why. NESTED_TIMEOUT bounds each L1.
@@ -72,7 +95,7 @@ demo: firmware build
 
 bench: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
-	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench boot --runs $(BENCH_RUNS) --compare qemu $(BENCH_ARGS)
 
 bench-io: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
@@ -82,6 +105,11 @@ bench-agent: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench agent --runs $(BENCH_AGENT_RUNS)
 
+# Boot reliability: SOAK_RUNS boots per VMM in one nested host (or directly on a VMX/SVM host).
+soak: firmware build
+	KVMRUN_L1_TIMEOUT=$(SOAK_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench soak --runs $(SOAK_RUNS) --compare qemu
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz
 	$(MAKE) -C firmware clean

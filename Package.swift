@@ -73,10 +73,10 @@ let package = Package(
         .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "Harness", "CKVM", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
-        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "kvmrun"]),
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
         // The agent protocol: frame codec, messages, server and client over real sockets.
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
@@ -88,3 +88,30 @@ let package = Package(
         .testTarget(name: "E2ETests", dependencies: ["Harness", "AgentHost", "AgentClient", "AgentProtocol", "Sys"]),
     ]
 )
+
+// Coverage-guided fuzz targets (Fuzz/, `make fuzz`, scripts/fuzz): one tiny libFuzzer executable
+// per target, feeding bytes to the real parsing code, and the harness they share. They exist in
+// the manifest only when KVMRUN_FUZZ is set, in their own scratch path (.build-fuzz), built with
+// -sanitize=fuzzer,address and -enable-testing (targets may `@testable import` what they drive);
+// ordinary builds and `swift test` never see them. Each main hands its test function to libFuzzer.
+// To add a target: a folder Fuzz/NAME with main.swift (`runFuzzer()`) and a file defining
+// `@_cdecl("LLVMFuzzerTestOneInput")`, a line below, and optionally seeds in Fuzz/corpus/NAME (see Fuzz/README.md).
+if Context.environment["KVMRUN_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("virtqueue", ["FuzzSupport", "Virtio", "Memory"]),
+        ("blk", ["FuzzSupport", "Virtio", "Memory"]),
+        ("net", ["FuzzSupport", "Virtio", "Memory"]),
+        ("vsock", ["FuzzSupport", "Virtio", "Memory", "Sys"]),
+        ("mem", ["FuzzSupport", "Virtio", "Memory"]),
+        ("mmio", ["FuzzSupport", "Virtio", "Memory"]),
+        ("boot", ["FuzzSupport", "VMM", "Memory"]),
+        ("api", ["FuzzSupport", "VMM"]),
+    ]
+    package.targets.append(.target(name: "CFuzz", path: "CSources/CFuzz"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzz", "Virtio", "VirtioTesting", "Memory", "Devices"],
+                                   path: "Fuzz/Support"))
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(name: "fuzz-\(target.name)", dependencies: target.dependencies,
+                                                 path: "Fuzz/\(target.name)"))
+    }
+}

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <sys/random.h>
@@ -25,7 +26,18 @@ int kvmrun_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int kvmrun_open(const char *path, int flags) { return open(path, flags); }
 
-static void kvmrun_noop(int signo) { (void)signo; }
+// The kvm_run page of the vCPU the calling thread runs (NULL on other threads). KVM's API
+// documentation has the kick handler set immediate_exit itself: set from the vCPU's own thread,
+// the store cannot race with the thread clearing it after KVM_RUN, so no kick is lost.
+static __thread struct kvm_run *kvmrun_thread_run __attribute__((tls_model("initial-exec")));
+
+static void kvmrun_kick(int signo) {
+    (void)signo;
+    struct kvm_run *run = kvmrun_thread_run;
+    if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+void kvmrun_set_thread_kvm_run(struct kvm_run *run) { kvmrun_thread_run = run; }
 
 int kvmrun_install_signal_handler(int signo, void (*handler)(int)) {
     struct sigaction sa;
@@ -36,7 +48,7 @@ int kvmrun_install_signal_handler(int signo, void (*handler)(int)) {
     return sigaction(signo, &sa, NULL);
 }
 
-int kvmrun_install_kick_handler(int signo) { return kvmrun_install_signal_handler(signo, kvmrun_noop); }
+int kvmrun_install_kick_handler(int signo) { return kvmrun_install_signal_handler(signo, kvmrun_kick); }
 
 int kvmrun_thread_sigmask_one(int how, int signo) {
     sigset_t set;
@@ -66,6 +78,14 @@ static uint64_t kvmrun_start_ns;
 __attribute__((constructor)) static void kvmrun_record_start(void) { kvmrun_start_ns = kvmrun_monotonic_ns(); }
 
 uint64_t kvmrun_process_start_ns(void) { return kvmrun_start_ns; }
+
+int kvmrun_thread_set_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
+uint64_t kvmrun_process_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 int kvmrun_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

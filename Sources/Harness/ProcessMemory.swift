@@ -1,21 +1,37 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Sys
 
 /// Resident memory of a process outside its guest RAM, from /proc/PID/smaps: the sums of the
-/// `Rss:` and `Anonymous:` lines of every mapping except those at least `guestMemory` bytes
-/// large (guest RAM is one anonymous mapping of that size, in kvmrun and in QEMU alike).
+/// `Rss:`, `Pss:` and `Anonymous:` lines of every mapping except those at least `guestMemory`
+/// bytes large (guest RAM is one anonymous mapping of that size, in kvmrun and in QEMU alike).
 /// `resident` counts file-backed pages too (executable and library text, shared between all
-/// processes using them); `anonymous` is memory this one VMM process alone costs.
+/// processes using them); `proportional` (PSS) divides each page by the number of processes
+/// mapping it, which is what many VMMs side by side cost each; `anonymous` is memory this one
+/// VMM process alone costs.
 public enum ProcessMemory {
-    public struct Reading: Sendable {
+    public struct Reading: Sendable, Equatable {
         public var resident: UInt64
+        public var proportional: UInt64
         public var anonymous: UInt64
+
+        public init(resident: UInt64, proportional: UInt64, anonymous: UInt64) {
+            self.resident = resident
+            self.proportional = proportional
+            self.anonymous = anonymous
+        }
     }
 
     public static func residentOutsideGuest(pid: pid_t, guestMemory: UInt64) -> Reading? {
         guard let text = readSmall("/proc/\(pid)/smaps") else { return nil }
+        return outsideGuest(smaps: text, guestMemory: guestMemory)
+    }
+
+    /// The sums over the text of an smaps file (see the type's comment).
+    public static func outsideGuest(smaps text: String, guestMemory: UInt64) -> Reading {
         var total: UInt64 = 0
+        var proportional: UInt64 = 0
         var anonymous: UInt64 = 0
         var currentIsGuest = false
         for line in text.split(separator: "\n") {
@@ -26,11 +42,13 @@ public enum ProcessMemory {
                 currentIsGuest = end - start >= guestMemory
             } else if line.hasPrefix("Rss:"), !currentIsGuest {
                 total += kibibytes(line)
+            } else if line.hasPrefix("Pss:"), !currentIsGuest {
+                proportional += kibibytes(line)
             } else if line.hasPrefix("Anonymous:"), !currentIsGuest {
                 anonymous += kibibytes(line)
             }
         }
-        return Reading(resident: total * 1024, anonymous: anonymous * 1024)
+        return Reading(resident: total * 1024, proportional: proportional * 1024, anonymous: anonymous * 1024)
     }
 
     static func kibibytes(_ line: Substring) -> UInt64 {
@@ -38,17 +56,5 @@ public enum ProcessMemory {
     }
 
     /// Reads a small text file (a /proc file, a console log) whole; nil if it cannot be read.
-    public static func readSmall(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
-    }
+    public static func readSmall(_ path: String) -> String? { readTextFile(path) }
 }

@@ -5,7 +5,8 @@ import CKVM
 import Sys
 
 /// A virtual CPU: its file descriptor and its mmapped `kvm_run` page. Used by exactly one
-/// thread (the vCPU's own), except `kick()`, which any thread may call.
+/// thread, the vCPU's own. Other threads stop a KVM_RUN by sending that thread the kick signal:
+/// its handler sets `immediate_exit` on the thread itself (`bindKicksToCurrentThread`).
 public final class VCPU: @unchecked Sendable {
     public let id: UInt32
     let fd: FileDescriptor
@@ -41,11 +42,24 @@ public final class VCPU: @unchecked Sendable {
         }
     }
 
-    /// Makes the next (or current) KVM_RUN return promptly: sets `immediate_exit`; the caller
-    /// also sends the vCPU thread a signal to interrupt a KVM_RUN already in progress.
+    /// Makes the next KVM_RUN return at once (sets `immediate_exit`). From the vCPU's own
+    /// thread only; other threads send the kick signal.
     public func requestImmediateExit() {
-        // SAFETY: immediate_exit is a byte KVM reads on entry; a racy store is what the API intends.
+        // SAFETY: immediate_exit is a byte of the kvm_run page, written by this thread only
+        // (and by its signal handler, which runs on this thread too).
         run.pointee.immediate_exit = 1
+    }
+
+    /// Points the calling thread's kick handler at this vCPU's kvm_run: from now on a kick
+    /// signal to this thread sets `immediate_exit` here. Call on the vCPU thread before its
+    /// first KVM_RUN; `unbindKicks()` before the thread ends.
+    public func bindKicksToCurrentThread() {
+        kvmrun_set_thread_kvm_run(run)
+    }
+
+    /// Detaches the calling thread's kick handler from any vCPU.
+    public static func unbindKicks() {
+        kvmrun_set_thread_kvm_run(nil)
     }
 
     public func getRegisters() throws(KVMError) -> kvm_regs {

@@ -79,10 +79,10 @@ public final class GuestMemory: @unchecked Sendable {
         }
         var mapped: [MemoryRegion] = []
         for entry in sorted {
-            let pointer = mmap(nil, Int(entry.size), PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-            if pointer == MAP_FAILED || pointer == nil {
-                let error = SystemError(call: "mmap", errno: Glibc.errno)
+            let pointer: UnsafeMutableRawPointer
+            do throws(SystemError) {
+                pointer = try GuestMemory.mapAligned(size: entry.size, hugePages: !entry.hotpluggable)
+            } catch {
                 for region in mapped { munmap(UnsafeMutableRawPointer(bitPattern: region.hostAddress), Int(region.size)) }
                 throw .mapFailed(entry.base, size: entry.size, error)
             }
@@ -90,6 +90,36 @@ public final class GuestMemory: @unchecked Sendable {
                                        hostAddress: UInt(bitPattern: pointer), hotpluggable: entry.hotpluggable))
         }
         regions = mapped
+    }
+
+    /// The host alignment of every region: a 2 MiB-aligned guest range then sits on a 2 MiB
+    /// host range, so the host can back it with a transparent huge page and KVM can map it with
+    /// one large page-table entry (as QEMU aligns its RAM blocks). Guest bases are multiples of
+    /// 2 MiB in the layouts the VMM makes (0, 4 GiB, the 1 GiB-aligned hotplug region).
+    public static let hostAlignment: UInt = 2 << 20
+
+    /// An anonymous MAP_NORESERVE mapping of `size` bytes at a `hostAlignment`-aligned address
+    /// (over-mapped by the alignment, then trimmed). Boot RAM is advised MADV_HUGEPAGE, which
+    /// matters where the host's THP mode is "madvise"; hotplug regions keep small pages, so an
+    /// unplugged block's pages go back exactly.
+    static func mapAligned(size: UInt64, hugePages: Bool) throws(SystemError) -> UnsafeMutableRawPointer {
+        let alignment = hostAlignment
+        let length = Int(size) + Int(alignment)
+        let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let raw, raw != MAP_FAILED else { throw SystemError(call: "mmap", errno: Glibc.errno) }
+        let start = UInt(bitPattern: raw)
+        let aligned = (start + alignment - 1) & ~(alignment - 1)
+        // SAFETY: both trims lie inside the mapping just made: [start, aligned) before the
+        // aligned range and [aligned + size, start + length) after it.
+        if aligned > start { munmap(raw, Int(aligned - start)) }
+        let end = aligned + UInt(size)
+        if start + UInt(length) > end { munmap(UnsafeMutableRawPointer(bitPattern: end), Int(start + UInt(length) - end)) }
+        let pointer = UnsafeMutableRawPointer(bitPattern: aligned)!
+        if hugePages {
+            // Advice only: a host without THP refuses it (EINVAL) and the guest gets small pages.
+            _ = madvise(pointer, Int(size), MADV_HUGEPAGE)
+        }
+        return pointer
     }
 
     deinit {

@@ -11,6 +11,7 @@ public final class EventLoop {
     public typealias Handler = (_ events: UInt32) -> Void
 
     public static let readable: UInt32 = 0x001  // EPOLLIN
+    public static let writable: UInt32 = 0x004  // EPOLLOUT
     public static let hangUp: UInt32 = 0x010     // EPOLLHUP
     public static let error: UInt32 = 0x008      // EPOLLERR
 

@@ -24,7 +24,7 @@ public final class Machine: @unchecked Sendable {
     static let i8042Port: UInt64 = 0x60
 
     enum StopRequest: Equatable {
-        case reset(fromController: Bool)
+        case reset(fromController: Bool, vcpu: UInt32? = nil)
         case crash
         case failure(String)
         /// The control API asked for a shutdown (`PUT /actions` Shutdown).
@@ -44,6 +44,8 @@ public final class Machine: @unchecked Sendable {
     let rng = RngDevice()
     private let serialInterrupt: EventFDInterrupt
     private let consoleFile: FileDescriptor?
+    /// The console's output (nil with `--console none`): never blocks a vCPU, drained by the loop.
+    let consoleSink: BufferedConsoleSink?
     /// The vCPU threads (the control API pauses and resumes them).
     var threads: [VcpuThread] = []
     /// Devices with host-side file descriptors (a TAP, sockets) add their event-loop
@@ -92,15 +94,15 @@ public final class Machine: @unchecked Sendable {
         case .none:
             consoleFile = nil
         }
-        let sink: (any ConsoleSink)? = switch config.console {
-        case .stdio: FileConsoleSink(fd: STDOUT_FILENO)
-        case .file: FileConsoleSink(fd: consoleFile!.raw)
+        consoleSink = switch config.console {
+        case .stdio: BufferedConsoleSink(fd: STDOUT_FILENO)
+        case .file: BufferedConsoleSink(fd: consoleFile!.raw)
         case .none: nil
         }
         serialInterrupt = try EventFDInterrupt()
         try vm.registerIRQFD(eventFD: serialInterrupt.fd.raw, gsi: Machine.serialIRQ)
         let timeline = self.timeline
-        serial = Serial8250(sink: sink, interrupt: serialInterrupt) { timeline.mark(.firstConsoleByte) }
+        serial = Serial8250(sink: consoleSink, interrupt: serialInterrupt) { timeline.mark(.firstConsoleByte) }
         try ports.insert(serial, name: "serial 0x3f8", base: Machine.serialPort, length: 8)
 
         // i8042 at 0x60 (data) and 0x64 (status/command): its reset command ends the VM.
@@ -128,9 +130,10 @@ public final class Machine: @unchecked Sendable {
         timeline.mark(.kernelLoaded)
 
         let supported = try kvm.supportedCPUID()
+        let host = CPUIDHost(tscDeadlineTimer: kvm.checkExtension(KVMRUN_CAP_TSC_DEADLINE_TIMER) > 0)
         for id in 0..<config.cpus {
             let vcpu = try vm.createVCPU(id: UInt32(id))
-            try VcpuSetup.configure(vcpu, supportedCPUID: supported, vcpuCount: config.cpus)
+            try VcpuSetup.configure(vcpu, supportedCPUID: supported, host: host, vcpuCount: config.cpus)
             if id == 0 { try VcpuSetup.setBootRegisters(vcpu, setup.cpu) }
             threads.append(VcpuThread(vcpu: vcpu) { [unowned self] vcpu, shouldStop in
                 self.vcpuLoop(vcpu, shouldStop: shouldStop)
@@ -138,10 +141,11 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Reads the kernel and initrd and loads them; the file contents are released on return.
+    /// Opens the kernel and initrd and loads them: an ELF kernel's PT_LOAD segments and the
+    /// initrd are read from their files straight into guest RAM (nothing else of a vmlinux).
     static func load(_ config: VMConfig, extraCommandLine: String, into memory: GuestMemory) throws -> BootSetup {
-        let kernel = try FileLoader.read(config.kernelPath, role: "kernel")
-        let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try FileLoader.read(path, role: "initrd") }
+        let kernel = try KernelFile(path: config.kernelPath, role: "kernel")
+        let initrd = try config.initrdPath.map { path throws(FileLoader.Error) in try KernelFile(path: path, role: "initrd") }
         let commandLine = extraCommandLine.isEmpty ? config.effectiveCommandLine : config.effectiveCommandLine + " " + extraCommandLine
         return try loadLinux(BootConfig(kernel: kernel, initrd: initrd, commandLine: commandLine,
                                         cpus: config.cpus), into: memory)
@@ -165,7 +169,7 @@ public final class Machine: @unchecked Sendable {
         while !shouldStop() {
             let exit: VcpuExit
             do {
-                if vcpu.id == 0 { timeline.mark(.firstRun) }
+                if vcpu.id == 0 { timeline.markFirstRun() }
                 exit = try vcpu.runOnce()
             } catch {
                 requestStop(.failure(error.description))
@@ -173,7 +177,7 @@ public final class Machine: @unchecked Sendable {
             }
             switch handleExit(exit, vcpu: vcpu.id, ports: ports, mmio: mmio) {
             case .resume: continue
-            case .guestReset: requestStop(.reset(fromController: false))
+            case .guestReset: requestStop(.reset(fromController: false, vcpu: vcpu.id))
             case .guestCrash: requestStop(.crash)
             case let .fail(reason): requestStop(.failure(reason))
             }
@@ -205,6 +209,8 @@ public final class Machine: @unchecked Sendable {
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }
+        if let consoleSink { loop.subscribeConsole(consoleSink, log: log) }
+        defer { finishConsoleOutput() }
 
         var started: [VcpuThread] = []
         defer {
@@ -213,6 +219,9 @@ public final class Machine: @unchecked Sendable {
                 log("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
             }
         }
+        // Set-up is over: what only it used of the executable need not stay resident. Before
+        // the vCPU threads start, while this is the only thread (see ExecutableText).
+        ExecutableText.releaseResidentPages()
         for thread in threads {
             try thread.start()
             started.append(thread)
@@ -221,8 +230,8 @@ public final class Machine: @unchecked Sendable {
 
         if let receivedSignal { return .signal(receivedSignal) }
         switch stopRequest.withLock({ $0 }) {
-        case let .reset(fromController):
-            return classifyReset(fromController: fromController)
+        case let .reset(fromController, vcpu):
+            return classifyReset(fromController: fromController, vcpu: vcpu)
         case .crash:
             return .guestPanic
         case let .failure(reason):
@@ -238,16 +247,16 @@ public final class Machine: @unchecked Sendable {
     /// A reset is a reboot or poweroff when Linux's reboot path wrote a cold flag, a panic when it
     /// wrote the warm flag (`reboot=panic_warm`), and a triple fault when nothing wrote it and the
     /// reset did not come from the reset controller.
-    func classifyReset(fromController: Bool) -> MachineExit {
+    func classifyReset(fromController: Bool, vcpu: UInt32?) -> MachineExit {
         let flag = (try? memory.load(UInt16.self, at: Machine.rebootFlagAddress)) ?? Machine.rebootFlagUnset
-        return Machine.classifyReset(rebootFlag: flag, fromController: fromController)
+        return Machine.classifyReset(rebootFlag: flag, fromController: fromController, vcpu: vcpu)
     }
 
-    static func classifyReset(rebootFlag flag: UInt16, fromController: Bool) -> MachineExit {
+    static func classifyReset(rebootFlag flag: UInt16, fromController: Bool, vcpu: UInt32? = nil) -> MachineExit {
         switch flag {
         case Machine.rebootFlagWarm: return .guestPanic
         case Machine.rebootFlagCold: return .guestShutdown
-        default: return fromController ? .guestShutdown : .tripleFault
+        default: return fromController ? .guestShutdown : .tripleFault(vcpu: vcpu)
         }
     }
 }

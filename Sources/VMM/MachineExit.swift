@@ -4,8 +4,8 @@ public enum MachineExit: Equatable, Sendable, CustomStringConvertible {
     case guestShutdown
     /// The guest kernel panicked (it reset with the "panic" warm-reboot flag, or reported a crash).
     case guestPanic
-    /// The guest triple-faulted outside an orderly reboot.
-    case tripleFault
+    /// The guest triple-faulted outside an orderly reboot (on this vCPU, when known).
+    case tripleFault(vcpu: UInt32?)
     /// KVM failed or reported something the VMM cannot continue from.
     case failure(String)
     /// A termination signal stopped the VM.
@@ -26,7 +26,9 @@ public enum MachineExit: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .guestShutdown: return "guest shut down"
         case .guestPanic: return "guest kernel panicked"
-        case .tripleFault: return "guest triple fault (KVM_EXIT_SHUTDOWN outside a reboot)"
+        case let .tripleFault(vcpu):
+            let on = vcpu.map { " on vCPU \($0)" } ?? ""
+            return "guest triple fault\(on) (KVM_EXIT_SHUTDOWN outside a reboot)"
         case let .failure(reason): return reason
         case let .signal(number): return "stopped by signal \(number)"
         }

@@ -37,17 +37,20 @@ final class VirtioSlots {
         let base = VirtioSlots.firstBase + UInt64(slots.count) * MMIOTransport.windowSize
         let line = try EventFDInterrupt()
         try vm.registerIRQFD(eventFD: line.fd.raw, gsi: irq)
-        let transport = MMIOTransport(device: device, memory: memory, interrupt: VirtioInterrupt(line: line),
-                                      name: name, log: log)
-        try mmio.insert(transport, name: name, base: base, length: MMIOTransport.windowSize)
         var notifiers: [FileDescriptor] = []
-        for queue in 0..<transport.queueCount {
+        for queue in 0..<device.queueMaxSizes.count {
             let notifier = FileDescriptor(try sys("eventfd for \(name) queue \(queue)") { kvmrun_eventfd() })
             try vm.registerIOEventFD(eventFD: notifier.raw,
                                      mmioAddress: base + UInt64(MMIOTransport.Register.queueNotify),
                                      length: 4, value: UInt64(queue))
             notifiers.append(notifier)
         }
+        // A device that stopped at its budget is notified again through its own ioeventfd, so
+        // the loop serves everything else that is ready before it comes back.
+        let requeue: @Sendable (Int) -> Void = { [notifiers] queue in notifiers[queue].signalEvent() }
+        let transport = MMIOTransport(device: device, memory: memory, interrupt: VirtioInterrupt(line: line),
+                                      name: name, requeue: requeue, log: log)
+        try mmio.insert(transport, name: name, base: base, length: MMIOTransport.windowSize)
         slots.append(Slot(name: name, base: base, irq: irq, transport: transport, notifiers: notifiers))
         return transport
     }
@@ -61,14 +64,21 @@ final class VirtioSlots {
     func subscribe(to loop: EventLoop) throws {
         for slot in slots {
             for (queue, notifier) in slot.notifiers.enumerated() {
-                let transport = slot.transport
-                try loop.subscribe(fd: notifier.raw) { _ in
-                    var count: UInt64 = 0
-                    // SAFETY: reads the 8-byte eventfd counter into a local.
-                    _ = read(notifier.raw, &count, 8)
-                    transport.notify(queue: queue)
-                }
+                try loop.subscribeQueue(notifier, transport: slot.transport, queue: queue)
             }
+        }
+    }
+}
+
+extension EventLoop {
+    /// Runs queue `queue` of `transport` whenever its ioeventfd `notifier` is signalled (by the
+    /// guest's QueueNotify, or by the transport's `requeue` after a budget ran out). The counter
+    /// is reset before the device runs, so a signal that comes meanwhile is not lost.
+    @discardableResult
+    func subscribeQueue(_ notifier: FileDescriptor, transport: MMIOTransport, queue: Int) throws(SystemError) -> UInt64 {
+        try subscribe(fd: notifier.raw) { _ in
+            notifier.consumeEvent()
+            transport.notify(queue: queue)
         }
     }
 }

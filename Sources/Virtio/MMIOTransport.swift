@@ -41,19 +41,28 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
         var configGeneration: UInt32 = 0
     }
 
+    /// Device failures logged at most; later ones are counted (`failureCount`), so a driver
+    /// that breaks and resets its device in a loop cannot flood the VMM's log.
+    public static let loggedFailures = 16
+
     public let device: any VirtioDevice
     public let interrupt: VirtioInterrupt
     private let memory: GuestMemory
     private let state: Mutex<State>
+    private let failures = Atomic<UInt64>(0)
     private let log: @Sendable (String) -> Void
+    private let requeue: (@Sendable (Int) -> Void)?
     public let name: String
 
+    /// `requeue(queue)` asks for another `notify(queue:)` soon, but not now (the VMM signals the
+    /// queue's ioeventfd again): it is called when the device stopped at its budget.
     public init(device: any VirtioDevice, memory: GuestMemory, interrupt: VirtioInterrupt, name: String,
-                log: @escaping @Sendable (String) -> Void) {
+                requeue: (@Sendable (Int) -> Void)? = nil, log: @escaping @Sendable (String) -> Void) {
         self.device = device
         self.memory = memory
         self.interrupt = interrupt
         self.name = name
+        self.requeue = requeue
         self.log = log
         state = Mutex(State(queues: device.queueMaxSizes.map { Queue(maxSize: $0) }))
     }
@@ -64,28 +73,49 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
     public var status: UInt32 { state.withLock { $0.status } }
 
     /// Called when the driver notifies queue `index` (from the queue's ioeventfd on the event
-    /// loop thread, or from a QueueNotify exit). Runs the device unless it is not active.
-    public func notify(queue index: Int) {
+    /// loop thread, or from a QueueNotify exit). Runs the device unless it is not active. When
+    /// the device stopped at its budget, asks for a later call through `requeue` and returns
+    /// `.budgetExhausted`.
+    @discardableResult
+    public func notify(queue index: Int) -> QueueWork {
         let active = state.withLock { $0.activated && $0.status & Status.needsReset == 0 }
-        guard active, index >= 0, index < queueCount else { return }
+        guard active, index >= 0, index < queueCount else { return .finished }
+        let work: QueueWork
         do {
-            try device.processQueue(index)
+            work = try device.processQueue(index)
         } catch {
             fail("queue \(index): \(error)")
+            return .finished
         }
+        if work == .budgetExhausted { requeue?(index) }
+        return work
     }
 
-    /// Marks the device broken: NEEDS_RESET, a config-change interrupt, one log line.
+    /// Asks for a `notify(queue:)` soon but not now, through `requeue` (for a device whose work
+    /// on the queue started elsewhere, like vsock's host sockets, and stopped at its budget).
+    public func notifyLater(queue index: Int) {
+        requeue?(index)
+    }
+
+    /// Times the device went into NEEDS_RESET.
+    public var failureCount: UInt64 { failures.load(ordering: .relaxed) }
+
+    /// Marks the device broken: NEEDS_RESET, a config-change interrupt, one log line (for the
+    /// first `loggedFailures` failures; then one line saying later ones are only counted).
     public func fail(_ reason: String) {
         let first = state.withLock { state -> Bool in
             let first = state.status & Status.needsReset == 0
             state.status |= Status.needsReset
             return first
         }
-        if first {
+        guard first else { return }
+        let count = failures.wrappingAdd(1, ordering: .relaxed).newValue
+        if count <= UInt64(MMIOTransport.loggedFailures) {
             log("\(name): device needs reset: \(reason)")
-            interrupt.signalConfigChange()
+        } else if count == UInt64(MMIOTransport.loggedFailures) + 1 {
+            log("\(name): device needs reset again; further failures are counted, not logged")
         }
+        interrupt.signalConfigChange()
     }
 
     /// Bumps the config generation and interrupts the driver (the device's config changed).

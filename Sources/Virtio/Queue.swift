@@ -1,6 +1,18 @@
 import CKVM
 import Memory
 
+/// What `Queue.drain` did: whether to interrupt the driver, and whether it stopped at its
+/// budget with chains possibly left.
+public struct Drained: Equatable, Sendable {
+    public var notify: Bool
+    public var work: QueueWork
+
+    public init(notify: Bool, work: QueueWork) {
+        self.notify = notify
+        self.work = work
+    }
+}
+
 /// A split virtqueue (virtio 1.x, 2.7) as plain state; guest memory is passed into each call.
 /// Nothing read from the guest is trusted: ring indexes, descriptor indexes, addresses and
 /// lengths are checked before use, and a whole chain is validated before any of it is handed to
@@ -12,6 +24,11 @@ public struct Queue: Sendable {
     static let flagWrite: UInt16 = 2
     static let flagIndirect: UInt16 = 4
     static let availNoInterrupt: UInt16 = 1
+    /// The most bytes one chain may describe (virtio 1.x, split virtqueue descriptor table:
+    /// "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total"). Descriptors
+    /// may alias the same guest memory, so without this cap a chain of a few hundred descriptors
+    /// could claim a terabyte.
+    public static let maxChainBytes: UInt64 = 1 << 32
 
     public let maxSize: UInt16
     public var size: UInt16
@@ -101,19 +118,23 @@ public struct Queue: Sendable {
         try store(nextUsed, memory, usedRing + 2, "used ring index")
     }
 
-    /// Serves every available chain in ring order: `serve` handles one and returns how many
-    /// bytes it wrote into it, which goes into the used ring. Returns whether the driver should
-    /// be interrupted (something was used and it did not suppress interrupts). The first error
+    /// Chains one wake-up serves at most before it yields (`QueueWork.budgetExhausted`): a
+    /// driver on another vCPU that keeps publishing must not keep the event loop to itself.
+    public static let defaultBudget = 64
+
+    /// Serves available chains in ring order, at most `budget` of them: `serve` handles one and
+    /// returns how many bytes it wrote into it, which goes into the used ring. The first error
     /// stops the drain and propagates (the transport then sets NEEDS_RESET).
-    public mutating func drain(_ memory: GuestMemory,
-                               _ serve: (DescriptorChain) throws(VirtioDeviceError) -> UInt32) throws(VirtioDeviceError) -> Bool {
-        var used = false
-        while let chain = try pop(memory) {
+    public mutating func drain(_ memory: GuestMemory, budget: Int = Queue.defaultBudget,
+                               _ serve: (DescriptorChain) throws(VirtioDeviceError) -> UInt32) throws(VirtioDeviceError) -> Drained {
+        var used = 0
+        while used < budget, let chain = try pop(memory) {
             let length = try serve(chain)
             try addUsed(memory, head: chain.head, length: length)
-            used = true
+            used += 1
         }
-        return used && !interruptsSuppressed(memory)
+        return Drained(notify: used > 0 && !interruptsSuppressed(memory),
+                       work: used < budget ? .finished : .budgetExhausted)
     }
 
     /// True when the driver asked not to be interrupted for used buffers.
@@ -128,11 +149,12 @@ public struct Queue: Sendable {
 
     /// Walks and checks a chain: indexes in range, no loops (at most `size` descriptors), every
     /// buffer inside guest RAM, no indirect descriptors (not negotiated), device-writable
-    /// descriptors only after the readable ones.
+    /// descriptors only after the readable ones, at most `maxChainBytes` in all.
     func readChain(head: UInt16, _ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain {
         var descriptors: [Descriptor] = []
         var index = head
         var sawWritable = false
+        var total: UInt64 = 0  // at most size (2^15) descriptors of < 2^32 bytes: no overflow
         while true {
             guard index < size else {
                 throw VirtioDeviceError("descriptor index \(index) out of range (queue size \(size))")
@@ -156,6 +178,10 @@ public struct Queue: Sendable {
             }
             guard memory.isValid(GuestAddress(address), length: UInt64(length)) else {
                 throw VirtioDeviceError("descriptor \(index) buffer 0x\(String(address, radix: 16))+\(length) is outside guest RAM")
+            }
+            total += UInt64(length)
+            guard total <= Queue.maxChainBytes else {
+                throw VirtioDeviceError("descriptor chain from \(head) describes more than 2^32 bytes (descriptor \(index) reaches \(total))")
             }
             descriptors.append(Descriptor(address: GuestAddress(address), length: length, isWriteOnly: writable))
             guard flags & Queue.flagNext != 0 else { break }

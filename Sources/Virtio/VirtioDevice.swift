@@ -41,6 +41,15 @@ public struct VirtioDeviceError: Error, CustomStringConvertible, Equatable, Send
     public var description: String { message }
 }
 
+/// Whether a queue handler served everything it found or stopped at its budget. A handler
+/// that stops leaves the rest for later: the VMM re-signals the queue's eventfd, so the event
+/// loop serves its other file descriptors first, and a driver that publishes without end on
+/// one queue cannot starve the loop.
+public enum QueueWork: Equatable, Sendable {
+    case finished
+    case budgetExhausted
+}
+
 /// A virtio device behind a transport (virtio-mmio here). The transport owns feature
 /// negotiation, queue set-up and the status state machine; the device owns its config space
 /// and what happens on its queues.
@@ -61,9 +70,10 @@ public protocol VirtioDevice: AnyObject, Sendable {
     func writeConfig(offset: Int, data: UnsafeRawBufferPointer)
     /// Starts the device with validated queues. Throwing puts the device into NEEDS_RESET.
     func activate(_ activation: VirtioActivation) throws(VirtioDeviceError)
-    /// Handles buffers the driver made available on queue `index`. Throwing puts the device
+    /// Handles buffers the driver made available on queue `index`, a bounded amount per call
+    /// (`.budgetExhausted`: call again, after the loop's other work). Throwing puts the device
     /// into NEEDS_RESET (the transport logs the reason); it never takes the VMM down.
-    func processQueue(_ index: Int) throws(VirtioDeviceError)
+    func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork
     /// Returns the device to its initial state (driver wrote 0 to Status). After it returns the
     /// device touches no guest memory until the next activation.
     func reset()

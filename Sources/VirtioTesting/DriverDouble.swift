@@ -46,11 +46,12 @@ public final class DriverDouble: @unchecked Sendable {
         self.queueSize = queueSize
     }
 
-    /// Builds the transport for `device` (call once, before `initialize`).
-    public func attach(_ device: any VirtioDevice) -> MMIOTransport {
-        let transport = MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "test-device") {
-            [unowned self] message in self.log.append(message)
-        }
+    /// Builds the transport for `device` (call once, before `initialize`). `requeue` is the
+    /// transport's way to ask for another notify after a device stopped at its budget (none:
+    /// the test notifies again itself).
+    public func attach(_ device: any VirtioDevice, requeue: (@Sendable (Int) -> Void)? = nil) -> MMIOTransport {
+        let transport = MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "test-device",
+                                      requeue: requeue) { [unowned self] message in self.log.append(message) }
         self.transport = transport
         return transport
     }

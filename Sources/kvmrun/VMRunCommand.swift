@@ -2,6 +2,7 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
+import KVM
 import VMM
 
 struct VMRunCommand: ParsableCommand {
@@ -17,8 +18,9 @@ struct VMRunCommand: ParsableCommand {
         "\(VMConfig.requiredCommandLine)", which lets it tell a kernel panic from a reboot.
 
         Exit status: 0 when the guest reboots or powers off (end a guest with 'reboot -f'),
-        1 when it panics or triple-faults, 2 on a KVM or VMM error, 128+N on signal N
-        (SIGINT/SIGTERM stop the VM cleanly). Bad arguments exit 64.
+        1 when it panics or triple-faults, 2 on a KVM or VMM error (including a /dev/kvm that
+        cannot run Linux, such as KVM-PVM: --debug boots anyway and shows KVM's raw error),
+        128+N on signal N (SIGINT/SIGTERM stop the VM cleanly). Bad arguments exit 64.
 
         Example:
           kvmrun vm run --kernel firmware/out/vmlinux --initrd firmware/out/initramfs.cpio.gz \\
@@ -58,6 +60,9 @@ struct VMRunCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Report boot times when the guest writes the boot timer (MMIO 0xd0000000).")
     var bootTimer = false
+
+    @Flag(name: .long, help: "Boot even where /dev/kvm cannot run a stock Linux guest (KVM-PVM), to see KVM's raw error.")
+    var debug = false
 
     func validate() throws {
         guard cpus >= 1 else { throw ValidationError("--cpus must be at least 1 (got \(cpus))") }
@@ -111,7 +116,15 @@ struct VMRunCommand: ParsableCommand {
         let outcome: MachineExit
         do {
             let machine = try Machine(config: config, timeline: timeline, log: { message in printError(message) })
+            // Checked once the kernel and devices are validated (bad input is named first) and
+            // before any vCPU runs; returning unwinds the machine (sockets, TAPs) cleanly.
+            if !debug, let reason = KVMFlavour.detect().cannotRunLinuxReason {
+                printError(reason)
+                throw ExitCode(2)
+            }
             outcome = try machine.run()
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             fail("\(error)", status: 2)
         }

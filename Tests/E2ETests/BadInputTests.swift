@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Harness
 import Testing
 
 /// Bad arguments and bad files: rejected with a message that names the problem and a non-zero
@@ -72,5 +73,31 @@ struct BadInputTests {
         let result = try E2E.run(["vm", "run"] + BadInputTests.kernelArguments + arguments)
         #expect(result.status == 64, "stderr: \(result.stderr)")
         #expect(result.stderr.contains(arguments[0]), "the message names the option; stderr: \(result.stderr)")
+    }
+
+    /// This host's /dev/kvm is KVM-PVM (no VMX/SVM in the CPU flags, kvm_pvm loaded).
+    static var hostIsPVM: Bool {
+        guard access("/sys/module/kvm_pvm", F_OK) == 0, let cpuinfo = ProcessMemory.readSmall("/proc/cpuinfo") else { return false }
+        return !cpuinfo.split(separator: "\n").contains { line in
+            line.hasPrefix("flags") && line.split(separator: " ").contains { $0 == "vmx" || $0 == "svm" }
+        }
+    }
+
+    @Test("on KVM-PVM, booting a stock Linux kernel is refused in one line that points at scripts/with-kvm (status 2)",
+          .enabled(if: hostIsPVM && access(E2E.vmlinux, R_OK) == 0, "needs a KVM-PVM host and firmware/out/vmlinux"))
+    func pvmRefused() throws {
+        let result = try E2E.run(["vm", "run", "--kernel", E2E.vmlinux])
+        #expect(result.status == 2, "stderr: \(result.stderr)")
+        #expect(result.stderr == "kvmrun: this /dev/kvm is KVM-PVM (no VMX/SVM): it cannot run a stock Linux guest; run inside scripts/with-kvm (nested test host)\n")
+        #expect(result.stdout.isEmpty, "nothing of the guest ran: \(result.stdout)")
+    }
+
+    @Test("on KVM-PVM, --debug boots anyway and shows KVM's raw error",
+          .enabled(if: hostIsPVM && access(E2E.vmlinux, R_OK) == 0, "needs a KVM-PVM host and firmware/out/vmlinux"))
+    func pvmDebug() throws {
+        let result = try E2E.run(["vm", "run", "--kernel", E2E.vmlinux, "--console", "none", "--debug"], timeout: 60)
+        #expect(result.status == 2, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("KVM internal error"), "stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("KVM-PVM"))
     }
 }

@@ -54,6 +54,7 @@ static const int KVMRUN_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
 static const int KVMRUN_CAP_NR_VCPUS = KVM_CAP_NR_VCPUS;
 static const int KVMRUN_CAP_MAX_VCPUS = KVM_CAP_MAX_VCPUS;
 static const int KVMRUN_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
+static const int KVMRUN_CAP_TSC_DEADLINE_TIMER = KVM_CAP_TSC_DEADLINE_TIMER;
 
 // MARK: fixed-capacity wrappers for flexible-array structures
 // The kernel's header struct ends in a flexible array; our entries array is that array's storage
@@ -83,9 +84,13 @@ int kvmrun_ioctl_ptr(int fd, unsigned long request, void *_Nullable arg);
 int kvmrun_ioctl_val(int fd, unsigned long request, unsigned long arg);
 /// open(2) without the variadic mode argument.
 int kvmrun_open(const char *path, int flags);
-/// Installs a handler for `signo` that does nothing (SA_RESTART off), so that the signal only
-/// interrupts a blocking KVM_RUN with EINTR. Returns 0 or -1 with errno set.
+/// Installs the kick handler for `signo` (SA_RESTART off): it sets immediate_exit in the kvm_run
+/// of the receiving thread's vCPU (see kvmrun_set_thread_kvm_run), so a KVM_RUN in progress
+/// returns EINTR and the next one returns at once. Returns 0 or -1 with errno set.
 int kvmrun_install_kick_handler(int signo);
+/// Tells the kick handler which kvm_run the calling thread runs (NULL: none). A vCPU thread
+/// sets it before its first KVM_RUN and clears it before the mapping can go away.
+void kvmrun_set_thread_kvm_run(struct kvm_run *_Nullable run);
 /// Installs `handler` for `signo` (SA_RESTART off). Returns 0 or -1 with errno set.
 int kvmrun_install_signal_handler(int signo, void (*handler)(int));
 /// Blocks (how = SIG_BLOCK) or unblocks (SIG_UNBLOCK) one signal in the calling thread.
@@ -132,6 +137,11 @@ void kvmrun_memory_fence(void);
 uint64_t kvmrun_monotonic_ns(void);
 /// Monotonic time, in nanoseconds, at which the executable's constructors ran (process start).
 uint64_t kvmrun_process_start_ns(void);
+/// CPU time (user + system, all threads) this process has used so far, in nanoseconds
+/// (CLOCK_PROCESS_CPUTIME_ID); 0 if the clock cannot be read.
+uint64_t kvmrun_process_cpu_ns(void);
+/// Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept). 0 or -1.
+int kvmrun_thread_set_name(const char *name);
 
 #pragma clang assume_nonnull end
 #endif

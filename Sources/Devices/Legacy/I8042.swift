@@ -3,8 +3,12 @@ import Synchronization
 /// Just enough of the PS/2 controller (i8042) for Linux: the reset command (0xFE to port 0x64),
 /// which ends the VM, and answers to the probe so the guest's driver does not wait for a
 /// device that is not there. Base port 0x60; offset 0 is data, offset 4 is status/command.
+/// Answers wait in a small output buffer; a guest that sends commands without reading the
+/// answers loses the newest ones once it is full (host memory stays bounded).
 public final class I8042: BusDevice, @unchecked Sendable {
     public static let resetCommand: UInt8 = 0xFE
+    /// Answers kept at most: Linux's i8042 driver flushes up to 16 bytes (I8042_BUFFER_SIZE).
+    public static let outputCapacity = 16
     static let statusOutputFull: UInt8 = 0x01
     static let statusSystemFlag: UInt8 = 0x04
     static let statusNotInhibited: UInt8 = 0x10
@@ -13,6 +17,11 @@ public final class I8042: BusDevice, @unchecked Sendable {
         var commandByte: UInt8 = 0x07  // IRQs on, system flag
         var output: [UInt8] = []
         var pendingCommand: UInt8?
+
+        /// Queues an answer unless the output buffer is full.
+        mutating func answer(_ byte: UInt8) {
+            if output.count < I8042.outputCapacity { output.append(byte) }
+        }
     }
 
     private let state = Mutex(State())
@@ -49,10 +58,10 @@ public final class I8042: BusDevice, @unchecked Sendable {
                 state.pendingCommand = nil
             case 4:
                 switch value {
-                case 0x20: state.output.append(state.commandByte)   // read command byte
-                case 0x60: state.pendingCommand = 0x60              // write command byte
-                case 0xAA: state.output.append(0x55)                // controller self-test passed
-                case 0xAB, 0xA9: state.output.append(0x00)          // port test: no error
+                case 0x20: state.answer(state.commandByte)   // read command byte
+                case 0x60: state.pendingCommand = 0x60       // write command byte
+                case 0xAA: state.answer(0x55)                // controller self-test passed
+                case 0xAB, 0xA9: state.answer(0x00)          // port test: no error
                 case I8042.resetCommand: reset = true
                 default: break
                 }

@@ -1,25 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
-/// Where the guest's console bytes go.
+/// Where the guest's console bytes go. `write` runs on a vCPU thread and must not block
+/// (`BufferedConsoleSink` for file descriptors).
 public protocol ConsoleSink: AnyObject, Sendable {
     func write(_ byte: UInt8)
-}
-
-/// Writes console bytes to a file descriptor as they come (no buffering: a guest prompt without
-/// a newline must show up at once).
-public final class FileConsoleSink: ConsoleSink, @unchecked Sendable {
-    private let fd: Int32
-
-    public init(fd: Int32) { self.fd = fd }
-
-    public func write(_ byte: UInt8) {
-        var value = byte
-        // SAFETY: writes the single local byte. A failed console write must not stop the guest.
-        while Glibc.write(fd, &value, 1) < 0 && errno == EINTR {}
-    }
 }
 
 /// A 16550A-style UART (the 8250 family) as Linux's 8250 driver drives it: transmit is

@@ -46,8 +46,11 @@ final class MachineControl: VMControl {
     func metrics() -> APIMetrics {
         var devices: [String: [String: UInt64]] = [:]
         for slot in machine.virtio.slots {
-            if let counting = slot.transport.device as? any CountingDevice { devices[slot.name] = counting.counters }
+            var counters = (slot.transport.device as? any CountingDevice)?.counters ?? [:]
+            counters["needs_reset"] = slot.transport.failureCount
+            devices[slot.name] = counters
         }
+        if let console = machine.consoleSink { devices["serial"] = console.counters }
         return APIMetrics(devices: devices, vcpus: machine.threads.map { VcpuMetrics(id: $0.vcpu.id, exits: $0.exitCount) })
     }
 

@@ -150,9 +150,10 @@ public enum HTTPResponseParser {
             if name.lowercased() == "content-length" { length = Int(value) }
         }
         let bodyStart = headerEnd + 4
-        if let length, length < 0 { return nil }
+        // A negative length, or one past the bytes received (compared without adding: any
+        // Int parses, up to Int.max), is no reply.
+        if let length, length < 0 || length > bytes.count - bodyStart { return nil }
         let end = length.map { bodyStart + $0 } ?? bytes.count
-        guard end <= bytes.count else { return nil }
         return HTTPResponse(status: status, headers: headers, body: Array(bytes[bodyStart..<end]))
     }
 }

@@ -17,7 +17,9 @@ extension Machine {
             guard let fd = device?.pollFD else { return }
             try loop.subscribe(fd: fd) { [weak device, weak transport] _ in
                 do {
-                    try device?.processHostEvents()
+                    if try device?.processHostEvents() == .budgetExhausted {
+                        transport?.notifyLater(queue: VsockDevice.txQueue)
+                    }
                 } catch {
                     transport?.fail("host socket event: \(error)")
                 }

@@ -22,6 +22,8 @@ public enum BootError: Error, CustomStringConvertible, Equatable, Sendable {
     case mpTable(String)
     /// Writing a boot structure into guest memory failed.
     case guestMemory(step: String, MemoryError)
+    /// Reading the kernel or initrd file failed (an I/O error, or it shrank while being read).
+    case file(String)
 
     public var description: String {
         switch self {
@@ -44,6 +46,8 @@ public enum BootError: Error, CustomStringConvertible, Equatable, Sendable {
             return "MP table: \(reason)"
         case let .guestMemory(step, error):
             return "\(step): \(error)"
+        case let .file(reason):
+            return reason
         }
     }
 }

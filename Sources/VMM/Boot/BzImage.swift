@@ -94,6 +94,10 @@ public struct BzImage: Equatable, Sendable {
             }
         }
         guard header.initSize != 0 else { throw .bzImage("init_size is 0") }
+        // The kernel's runtime buffer ends at pref_address + init_size at the latest.
+        guard header.prefAddress.addingReportingOverflow(UInt64(header.initSize)).overflow == false else {
+            throw .bzImage("pref_address \(hexString(header.prefAddress)) + init_size \(hexString(header.initSize)) overflows")
+        }
         return BzImage(header: header, kernelOffset: kernelOffset, kernelSize: file.count - kernelOffset)
     }
 
@@ -109,9 +113,14 @@ public struct BzImage: Equatable, Sendable {
     }
 
     /// One past the last byte the kernel uses while booting from `loadAddress`: the loaded
-    /// image itself or the runtime buffer of init_size bytes, whichever ends later.
+    /// image itself or the runtime buffer of init_size bytes, whichever ends later. Saturates at
+    /// UInt64.max (which no guest RAM reaches) rather than overflow.
     public func kernelEnd(loadAddress: UInt64) -> UInt64 {
-        max(loadAddress + UInt64(kernelSize), runtimeAddress(loadAddress: loadAddress) + UInt64(header.initSize))
+        func sum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+            let (total, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .max : total
+        }
+        return max(sum(loadAddress, UInt64(kernelSize)), sum(runtimeAddress(loadAddress: loadAddress), UInt64(header.initSize)))
     }
 
     /// Copies the protected-mode kernel to 1 MiB after checking that it and its init_size

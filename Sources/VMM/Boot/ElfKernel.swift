@@ -36,50 +36,68 @@ public struct ElfKernel: Equatable, Sendable {
         static let ptNote: UInt32 = 4
     }
 
+    /// Largest PT_NOTE segment read (the PVH note is a few bytes; a real vmlinux has < 1 KiB).
+    static let maxNoteSegment: UInt64 = 1 << 20
+    /// Largest program header table read (65535 × 56 bytes is the format's own limit).
+    static let maxProgramHeaders = 4096
+
     public static func parse(_ file: [UInt8]) throws(BootError) -> ElfKernel {
-        guard file.count >= Layout.headerSize else {
-            throw .elf("file is \(file.count) bytes, shorter than the 64-byte ELF header")
+        try parse(source: file)
+    }
+
+    /// Parses the ELF header, the program headers and the notes, reading only those bytes of
+    /// `source`; every offset and size is checked against the file's size before it is read.
+    public static func parse(source file: some KernelSource) throws(BootError) -> ElfKernel {
+        guard file.size >= UInt64(Layout.headerSize) else {
+            throw .elf("file is \(file.size) bytes, shorter than the 64-byte ELF header")
         }
-        guard file[0..<4] == [0x7F, 0x45, 0x4C, 0x46] else { throw .elf("ELF magic missing") }
-        guard file[4] == Layout.classELF64 else {
-            throw .elf("e_ident class \(file[4]) is not ELFCLASS64 (2); kvmrun loads 64-bit vmlinux only")
+        let header = try file.bytes(at: 0, count: Layout.headerSize, what: "ELF kernel: header")
+        guard header[0..<4] == [0x7F, 0x45, 0x4C, 0x46] else { throw .elf("ELF magic missing") }
+        guard header[4] == Layout.classELF64 else {
+            throw .elf("e_ident class \(header[4]) is not ELFCLASS64 (2); kvmrun loads 64-bit vmlinux only")
         }
-        guard file[5] == Layout.dataLSB else { throw .elf("e_ident data \(file[5]) is not little-endian (1)") }
-        let type = file.readLE(UInt16.self, at: 16)!
+        guard header[5] == Layout.dataLSB else { throw .elf("e_ident data \(header[5]) is not little-endian (1)") }
+        let type = header.readLE(UInt16.self, at: 16)!
         guard type == Layout.typeExec else { throw .elf("e_type \(type) is not ET_EXEC (2)") }
-        let machine = file.readLE(UInt16.self, at: 18)!
+        let machine = header.readLE(UInt16.self, at: 18)!
         guard machine == Layout.machineX86_64 else { throw .elf("e_machine \(machine) is not EM_X86_64 (62)") }
-        let entry = file.readLE(UInt64.self, at: 24)!
-        let phoff = file.readLE(UInt64.self, at: 32)!
-        let phentsize = Int(file.readLE(UInt16.self, at: 54)!)
-        let phnum = Int(file.readLE(UInt16.self, at: 56)!)
+        let entry = header.readLE(UInt64.self, at: 24)!
+        let phoff = header.readLE(UInt64.self, at: 32)!
+        let phentsize = Int(header.readLE(UInt16.self, at: 54)!)
+        let phnum = Int(header.readLE(UInt16.self, at: 56)!)
         guard phentsize == Layout.phdrSize else {
             throw .elf("e_phentsize \(phentsize) is not \(Layout.phdrSize)")
         }
         guard phnum > 0 else { throw .elf("no program headers (e_phnum 0)") }
+        guard phnum <= maxProgramHeaders else { throw .elf("e_phnum \(phnum) is above the \(maxProgramHeaders) kvmrun reads") }
         let tableSize = UInt64(phnum * phentsize)
-        guard phoff <= UInt64(file.count), tableSize <= UInt64(file.count) - phoff else {
-            throw .elf("program headers (\(phnum) × \(phentsize) bytes at offset \(hexString(phoff))) extend past the end of the file (\(file.count) bytes)")
+        guard phoff <= file.size, tableSize <= file.size - phoff else {
+            throw .elf("program headers (\(phnum) × \(phentsize) bytes at offset \(hexString(phoff))) extend past the end of the file (\(file.size) bytes)")
         }
+        let table = try file.bytes(at: phoff, count: Int(tableSize), what: "ELF kernel: program headers")
 
         var segments: [ElfSegment] = []
         var pvhEntry: UInt64?
         for index in 0..<phnum {
-            let base = Int(phoff) + index * phentsize
-            let pType = file.readLE(UInt32.self, at: base)!
+            let base = index * phentsize
+            let pType = table.readLE(UInt32.self, at: base)!
             let segment = ElfSegment(
-                fileOffset: file.readLE(UInt64.self, at: base + 8)!,
-                fileSize: file.readLE(UInt64.self, at: base + 32)!,
-                virtualAddress: file.readLE(UInt64.self, at: base + 16)!,
-                physicalAddress: file.readLE(UInt64.self, at: base + 24)!,
-                memorySize: file.readLE(UInt64.self, at: base + 40)!)
+                fileOffset: table.readLE(UInt64.self, at: base + 8)!,
+                fileSize: table.readLE(UInt64.self, at: base + 32)!,
+                virtualAddress: table.readLE(UInt64.self, at: base + 16)!,
+                physicalAddress: table.readLE(UInt64.self, at: base + 24)!,
+                memorySize: table.readLE(UInt64.self, at: base + 40)!)
             guard pType == Layout.ptLoad || pType == Layout.ptNote else { continue }
-            guard segment.fileOffset <= UInt64(file.count),
-                  segment.fileSize <= UInt64(file.count) - segment.fileOffset else {
-                throw .elf("program header \(index): file bytes \(hexString(segment.fileOffset))+\(hexString(segment.fileSize)) extend past the end of the file (\(file.count) bytes)")
+            guard segment.fileOffset <= file.size,
+                  segment.fileSize <= file.size - segment.fileOffset else {
+                throw .elf("program header \(index): file bytes \(hexString(segment.fileOffset))+\(hexString(segment.fileSize)) extend past the end of the file (\(file.size) bytes)")
             }
             if pType == Layout.ptNote {
-                if let found = try pvhEntryNote(in: file, segment: segment, index: index) { pvhEntry = found }
+                guard segment.fileSize <= maxNoteSegment else {
+                    throw .elf("PT_NOTE \(index): \(hexString(segment.fileSize)) bytes, above the \(hexString(maxNoteSegment)) kvmrun reads")
+                }
+                let notes = try file.bytes(at: segment.fileOffset, count: Int(segment.fileSize), what: "ELF kernel: PT_NOTE \(index)")
+                if let found = try pvhEntryNote(in: notes, index: index, fileOffset: segment.fileOffset) { pvhEntry = found }
                 continue
             }
             try validateLoad(segment, index: index)
@@ -112,25 +130,26 @@ public struct ElfKernel: Equatable, Sendable {
         }
     }
 
-    /// Walks the notes of one PT_NOTE segment; returns the XEN_ELFNOTE_PHYS32_ENTRY value.
-    private static func pvhEntryNote(in file: [UInt8], segment: ElfSegment, index: Int) throws(BootError) -> UInt64? {
-        let start = Int(segment.fileOffset), end = start + Int(segment.fileSize)
-        var offset = start
+    /// Walks the notes of one PT_NOTE segment (its bytes, read from `fileOffset`); returns the
+    /// XEN_ELFNOTE_PHYS32_ENTRY value.
+    private static func pvhEntryNote(in notes: [UInt8], index: Int, fileOffset: UInt64) throws(BootError) -> UInt64? {
+        let end = notes.count
+        var offset = 0
         var found: UInt64?
         while end - offset >= 12 {
-            let nameSize = Int(file.readLE(UInt32.self, at: offset)!)
-            let descSize = Int(file.readLE(UInt32.self, at: offset + 4)!)
-            let type = file.readLE(UInt32.self, at: offset + 8)!
+            let nameSize = Int(notes.readLE(UInt32.self, at: offset)!)
+            let descSize = Int(notes.readLE(UInt32.self, at: offset + 4)!)
+            let type = notes.readLE(UInt32.self, at: offset + 8)!
             let nameStart = offset + 12
             let descStart = nameStart + (nameSize + 3) & ~3
             let next = descStart + (descSize + 3) & ~3
             guard next <= end else {
-                throw .elf("PT_NOTE \(index): note at offset \(hexString(offset)) (namesz \(nameSize), descsz \(descSize)) runs past the segment")
+                throw .elf("PT_NOTE \(index): note at offset \(hexString(fileOffset + UInt64(offset))) (namesz \(nameSize), descsz \(descSize)) runs past the segment")
             }
-            if type == xenElfNotePhys32Entry, file[nameStart..<(nameStart + nameSize)] == [0x58, 0x65, 0x6E, 0x00] {
+            if type == xenElfNotePhys32Entry, notes[nameStart..<(nameStart + nameSize)] == [0x58, 0x65, 0x6E, 0x00] {
                 switch descSize {
-                case 4: found = UInt64(file.readLE(UInt32.self, at: descStart)!)
-                case 8: found = file.readLE(UInt64.self, at: descStart)!
+                case 4: found = UInt64(notes.readLE(UInt32.self, at: descStart)!)
+                case 8: found = notes.readLE(UInt64.self, at: descStart)!
                 default: throw .elf("PT_NOTE \(index): Xen PHYS32_ENTRY note has a \(descSize)-byte value (expected 4 or 8)")
                 }
             }
@@ -157,17 +176,17 @@ public struct ElfKernel: Equatable, Sendable {
     /// One past the highest byte any segment occupies.
     public var kernelEnd: UInt64 { segments.map(\.physicalEnd).max() ?? 0 }
 
-    /// Copies each segment's file bytes to p_paddr and zeroes the rest up to p_memsz, after
-    /// checking that every segment lies inside guest RAM.
-    func load(from file: [UInt8], into memory: GuestMemory) throws(BootError) {
+    /// Reads each segment's file bytes from `source` straight to p_paddr and zeroes the rest up
+    /// to p_memsz, after checking that every segment lies inside guest RAM. Only the PT_LOAD
+    /// bytes are read: of a 19 MB vmlinux, about 12 MB.
+    func load(from source: some KernelSource, into memory: GuestMemory) throws(BootError) {
         for (index, segment) in segments.enumerated() {
             let address = GuestAddress(segment.physicalAddress)
             guard memory.isValid(address, length: segment.memorySize) else {
                 throw .elf("PT_LOAD \(index) (\(address)+\(hexString(segment.memorySize))) lies outside guest RAM")
             }
-            let start = Int(segment.fileOffset)
-            try memory.bootWrite(file[start..<(start + Int(segment.fileSize))], at: address,
-                                 step: "ELF kernel: loading PT_LOAD \(index)")
+            try source.load(offset: segment.fileOffset, length: segment.fileSize, into: memory, at: address,
+                            step: "ELF kernel: loading PT_LOAD \(index)")
             try memory.bootZero(at: address + segment.fileSize, length: segment.memorySize - segment.fileSize,
                                 step: "ELF kernel: zeroing PT_LOAD \(index) bss")
         }

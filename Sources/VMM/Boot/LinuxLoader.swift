@@ -17,12 +17,20 @@ public enum KernelImage: Equatable, Sendable {
 
     /// ELF magic → ELF; "HdrS" at 0x202 → bzImage; anything else is not a Linux kernel.
     public static func detect(_ file: [UInt8]) throws(BootError) -> KernelImage {
-        if file.count >= 4, file[0..<4] == [0x7F, 0x45, 0x4C, 0x46] {
-            return .elf(try ElfKernel.parse(file))
-        }
+        try detect(source: file).image
+    }
+
+    /// Reads the first bytes of `source` to tell the format, then what that format needs: an
+    /// ELF's headers only, a bzImage whole. Returns the whole file too for a bzImage.
+    static func detect(source: some KernelSource) throws(BootError) -> (image: KernelImage, bzImageBytes: [UInt8]?) {
         let magic = BootParamsOffset.headerMagic
-        if file.count >= magic + 4, Array(file[magic..<(magic + 4)]) == SetupHeaderValue.magic {
-            return .bzImage(try BzImage.parse(file))
+        let prefix = try source.bytes(at: 0, count: Int(min(source.size, UInt64(magic + 4))), what: "kernel: first bytes")
+        if prefix.count >= 4, prefix[0..<4] == [0x7F, 0x45, 0x4C, 0x46] {
+            return (.elf(try ElfKernel.parse(source: source)), nil)
+        }
+        if prefix.count >= magic + 4, Array(prefix[magic..<(magic + 4)]) == SetupHeaderValue.magic {
+            let file = try source.allBytes(what: "bzImage")
+            return (.bzImage(try BzImage.parse(file)), file)
         }
         throw .notALinuxKernel
     }
@@ -30,12 +38,14 @@ public enum KernelImage: Equatable, Sendable {
 
 /// What the VMM asks the loader to boot.
 public struct BootConfig {
-    public var kernel: [UInt8]
-    public var initrd: [UInt8]?
+    /// The kernel file (or bytes); an ELF's PT_LOAD segments are read from it into guest RAM.
+    public var kernel: any KernelSource
+    /// The initrd, read straight into guest RAM.
+    public var initrd: (any KernelSource)?
     public var commandLine: String
     public var cpus: Int
 
-    public init(kernel: [UInt8], initrd: [UInt8]? = nil, commandLine: String = "", cpus: Int = 1) {
+    public init(kernel: any KernelSource, initrd: (any KernelSource)? = nil, commandLine: String = "", cpus: Int = 1) {
         self.kernel = kernel
         self.initrd = initrd
         self.commandLine = commandLine
@@ -59,7 +69,7 @@ public struct BootSetup {
 /// through INIT/SIPI from the in-kernel LAPIC.
 public func loadLinux(_ config: BootConfig, into memory: GuestMemory) throws(BootError) -> BootSetup {
     let lowRAMEnd = try MachineLayout.lowRAMEnd(of: memory)
-    let image = try KernelImage.detect(config.kernel)
+    let (image, bzImageBytes) = try KernelImage.detect(source: config.kernel)
     guard (1...MPTable.maxCPUs).contains(config.cpus) else {
         throw .mpTable("\(config.cpus) vCPUs is outside 1...\(MPTable.maxCPUs)")
     }
@@ -74,7 +84,7 @@ public func loadLinux(_ config: BootConfig, into memory: GuestMemory) throws(Boo
     case .bzImage(let bzImage):
         cmdlineLimit = bzImage.header.cmdlineSize
         initrdAddressMax = bzImage.header.initrdAddrMax == 0 ? 0x37FF_FFFF : UInt64(bzImage.header.initrdAddrMax)
-        kernelEnd = try bzImage.load(from: config.kernel, into: memory, lowRAMEnd: lowRAMEnd)
+        kernelEnd = try bzImage.load(from: bzImageBytes ?? [], into: memory, lowRAMEnd: lowRAMEnd)
         entry = MachineLayout.bzImageLoad + MachineLayout.bzImage64BitEntryOffset
         format = .bzImage
         zeroPage = ZeroPage(setupHeader: bzImage.header.rawBytes)
@@ -97,11 +107,12 @@ public func loadLinux(_ config: BootConfig, into memory: GuestMemory) throws(Boo
     try memory.bootWrite(commandLine, at: MachineLayout.commandLine, step: "kernel command line: writing")
 
     var initrd: (GuestAddress, UInt64)?
-    if let data = config.initrd, !data.isEmpty {
-        let size = UInt64(data.count)
+    if let source = config.initrd, source.size > 0 {
+        let size = source.size
         let address = try InitrdPlacement.address(size: size, addressMax: initrdAddressMax,
                                                   kernelEnd: kernelEnd.raw, lowRAMEnd: lowRAMEnd)
-        try memory.bootWrite(data, at: address, step: "initrd: loading \(describeSize(size)) at \(address)")
+        try source.load(offset: 0, length: size, into: memory, at: address,
+                        step: "initrd: loading \(describeSize(size)) at \(address)")
         initrd = (address, size)
     }
 

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Sys
 
-/// Reads whole input files (kernel, initrd) with errors that name the file and its role.
+/// Opens input files (kernel, initrd) with errors that name the file and its role.
 public enum FileLoader {
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
         public let role: String
@@ -12,10 +12,11 @@ public enum FileLoader {
         public var description: String { "\(role) \(path): \(reason)" }
     }
 
-    /// Reads `path` completely. `role` names it in errors ("kernel", "initrd").
-    public static func read(_ path: String, role: String, limit: UInt64 = 1 << 32) throws(Error) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
+    /// Opens `path` for reading and checks that it is a regular, non-empty file of at most
+    /// `limit` bytes. Returns the descriptor and the size. `role` names it in errors.
+    public static func open(_ path: String, role: String, limit: UInt64 = 1 << 32) throws(Error) -> (FileDescriptor, UInt64) {
+        let raw = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if raw < 0 {
             let code = errno
             let reason: String
             switch code {
@@ -25,9 +26,9 @@ public enum FileLoader {
             }
             throw Error(role: role, path: path, reason: reason)
         }
-        defer { close(fd) }
+        let fd = FileDescriptor(raw)
         var info = stat()
-        guard fstat(fd, &info) == 0 else {
+        guard fstat(raw, &info) == 0 else {
             throw Error(role: role, path: path, reason: SystemError(call: "fstat", errno: errno).description)
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
@@ -38,29 +39,6 @@ public enum FileLoader {
         guard size <= limit else {
             throw Error(role: role, path: path, reason: "file is \(size >> 20) MiB, larger than the \(limit >> 20) MiB limit")
         }
-        // Read straight into uninitialized storage: no zero-fill pass over a 20 MiB vmlinux.
-        var failure: Int32 = 0
-        var offset = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: Int(size)) { buffer, initialized in
-            while offset < buffer.count {
-                // SAFETY: reads into the remaining [offset, count) bytes of the new array.
-                let count = Glibc.read(fd, buffer.baseAddress!.advanced(by: offset), buffer.count - offset)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    break
-                }
-                if count == 0 { break }
-                offset += count
-            }
-            initialized = offset
-        }
-        if failure != 0 {
-            throw Error(role: role, path: path, reason: SystemError(call: "read", errno: failure).description)
-        }
-        guard offset == Int(size) else {
-            throw Error(role: role, path: path, reason: "file shrank while being read")
-        }
-        return bytes
+        return (fd, size)
     }
 }

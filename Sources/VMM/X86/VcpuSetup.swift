@@ -4,8 +4,8 @@ import KVM
 /// Puts a vCPU into the state the boot loader computed: registers, segments, control registers,
 /// plus the CPUID, MSR, FPU and local-APIC set-up every vCPU needs.
 enum VcpuSetup {
-    static func configure(_ vcpu: VCPU, supportedCPUID: [CPUIDEntry], vcpuCount: Int) throws(KVMError) {
-        let cpuid = CPUIDFilter.filter(supportedCPUID, vcpuID: vcpu.id, vcpuCount: UInt32(vcpuCount))
+    static func configure(_ vcpu: VCPU, supportedCPUID: [CPUIDEntry], host: CPUIDHost, vcpuCount: Int) throws(KVMError) {
+        let cpuid = CPUIDFilter.filter(supportedCPUID, vcpuID: vcpu.id, vcpuCount: UInt32(vcpuCount), host: host)
         try vcpu.setCPUID(cpuid)
         try vcpu.setMSRs(BootMSRs.entries)
         try vcpu.setDefaultFPU()

@@ -4,10 +4,13 @@ import Sys
 
 /// virtio-blk (virtio 1.x, 5.2) over a raw image file: one request queue; IN, OUT, FLUSH
 /// (fsync), GET_ID (the drive id as serial), DISCARD and WRITE_ZEROES (where the file system
-/// can punch holes). Requests are served synchronously on the thread that processes the queue,
-/// straight between the file and guest memory. Whatever a request asks for is checked against
-/// the drive's capacity; a bad request gets an IOERR or UNSUPP status, only a chain with no
-/// place for the status is a protocol error.
+/// can punch holes). Requests are served on the thread that processes the queue, straight
+/// between the file and guest memory, one at a time and outside the device's lock: the lock
+/// covers taking a chain from the ring and putting it on the used ring, so a reset from a vCPU
+/// waits for the one request in flight at most, and nothing of it reaches the used ring after
+/// the reset. Whatever a request asks for is checked against the drive's capacity; a bad
+/// request gets an IOERR or UNSUPP status, only a chain with no place for the status is a
+/// protocol error.
 public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendable {
     public static let queueSize: UInt16 = 256
     /// Data segments per request (config `seg_max`): header and status need two more descriptors.
@@ -29,13 +32,26 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
     struct State {
         var file: BlockFile
         var active: Active?
+        /// Bumped by every activation and reset: a request taken before belongs to no queue.
+        var generation: UInt64 = 0
+        /// Requests taken from the ring and being served outside the lock.
+        var inFlight = 0
+    }
+
+    /// A request taken from the ring, with what serving it needs.
+    struct Job {
+        let chain: DescriptorChain
+        let file: BlockFile
+        let memory: GuestMemory
+        let features: UInt64
+        let generation: UInt64
     }
 
     /// The drive id: the GET_ID serial and the name the control API uses.
     public let id: String
     public let readOnly: Bool
     public let availableFeatures: UInt64
-    private let state: Mutex<State>
+    private let state: ConditionLock<State>
     private let capacity: Atomic<UInt64>
     private let mayUnmap: Bool
     let stats = BlockCounters()
@@ -59,7 +75,7 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         }
         availableFeatures = features
         capacity = Atomic(file.capacitySectors)
-        state = Mutex(State(file: file, active: nil))
+        state = ConditionLock(State(file: file, active: nil))
     }
 
     public var deviceType: VirtioDeviceType { .block }
@@ -88,30 +104,63 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         guard let queue = activation.queues.first, queue.ready else { throw VirtioDeviceError("request queue not ready") }
         let active = Active(queue: queue, memory: activation.memory, interrupt: activation.interrupt,
                             features: activation.ackedFeatures)
-        state.withLock { $0.active = active }
-    }
-
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
-            guard var active = state.active else { return .success((false, nil)) }
-            defer { state.active = active }
-            let notify: Bool
-            do throws(VirtioDeviceError) {
-                let (file, current) = (state.file, active)
-                notify = try active.queue.drain(active.memory) { chain throws(VirtioDeviceError) in
-                    try serve(chain, file: file, active: current)
-                }
-            } catch {
-                return .failure(error)
-            }
-            return .success((notify, active.interrupt))
+        state.withLock { state in
+            state.active = active
+            state.generation &+= 1
         }
-        let (notify, interrupt) = try result.get()
-        if notify { interrupt?.signalUsedBuffers() }
     }
 
+    /// Serves up to `Queue.defaultBudget` requests, each outside the lock, and interrupts the
+    /// driver once for all of them.
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        var served = 0
+        var interrupt: VirtioInterrupt?
+        defer { interrupt?.signalUsedBuffers() }
+        while served < Queue.defaultBudget {
+            guard let job = try take() else { return .finished }
+            served += 1
+            let outcome = Result { () throws(VirtioDeviceError) in try serve(job) }
+            if let done = try complete(job, outcome) { interrupt = done }
+        }
+        return .budgetExhausted
+    }
+
+    /// Takes the next chain off the ring (nil when there is none or the device is not active)
+    /// and counts it in flight.
+    private func take() throws(VirtioDeviceError) -> Job? {
+        try state.withLock { state throws(VirtioDeviceError) -> Job? in
+            guard var active = state.active else { return nil }
+            defer { state.active = active }
+            guard let chain = try active.queue.pop(active.memory) else { return nil }
+            state.inFlight += 1
+            return Job(chain: chain, file: state.file, memory: active.memory, features: active.features,
+                       generation: state.generation)
+        }
+    }
+
+    /// Puts a served request on the used ring, unless the device was reset (or re-activated)
+    /// meanwhile. Returns the interrupt to raise when the driver wants one.
+    private func complete(_ job: Job, _ outcome: Result<UInt32, VirtioDeviceError>) throws(VirtioDeviceError) -> VirtioInterrupt? {
+        try state.withLock { state throws(VirtioDeviceError) -> VirtioInterrupt? in
+            state.inFlight -= 1
+            guard state.generation == job.generation, var active = state.active else { return nil }
+            defer { state.active = active }
+            try active.queue.addUsed(active.memory, head: job.chain.head, length: try outcome.get())
+            return active.queue.interruptsSuppressed(active.memory) ? nil : active.interrupt
+        }
+    }
+
+    /// Requests in flight (for tests).
+    var requestsInFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Stops the device; returns once no request is being served, so no request touches guest
+    /// memory after it (a request in flight finishes, unpublished).
     public func reset() {
-        state.withLock { $0.active = nil }
+        state.withLock { state in
+            state.active = nil
+            state.generation &+= 1
+        }
+        state.wait(until: { $0.inFlight == 0 }, then: { _ in })
     }
 
     /// Points the drive at another image, opened the same way (read-only or not); on any error
@@ -126,26 +175,32 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
     }
 
     /// Serves one chain and writes its status; returns the used length (bytes written).
-    private func serve(_ chain: DescriptorChain, file: BlockFile, active: Active) throws(VirtioDeviceError) -> UInt32 {
+    private func serve(_ job: Job) throws(VirtioDeviceError) -> UInt32 {
+        let chain = job.chain
         let status: GuestAddress
         let outcome: BlockOutcome
-        switch try BlockRequest.parse(chain, active.memory) {
+        switch try BlockRequest.parse(chain, job.memory) {
         case let .malformed(address, reason):
             status = address
             outcome = .init(status: BlockSpec.Status.ioError, written: 0, problem: reason)
         case let .request(request):
             status = request.status
-            let handler = BlockRequestHandler(file: file, memory: active.memory, features: active.features,
+            let handler = BlockRequestHandler(file: job.file, memory: job.memory, features: job.features,
                                               serial: id, stats: stats)
             outcome = handler.handle(request)
         }
         if let problem = outcome.problem, stats.shouldLog() { log("virtio-blk \(id): request \(chain.head): \(problem)") }
         stats.record(outcome.status)
         do {
-            try active.memory.store(outcome.status, at: status)
+            try job.memory.store(outcome.status, at: status)
         } catch {
             throw VirtioDeviceError("virtio-blk status byte at \(status): \(error)")
         }
-        return UInt32(outcome.written + 1)
+        // A chain holds at most 2^32 bytes (Queue.maxChainBytes), the 16-byte header among
+        // them, so the data written plus the status byte fits a u32; checked all the same.
+        guard let used = UInt32(exactly: outcome.written + 1) else {
+            throw VirtioDeviceError("virtio-blk request \(chain.head): \(outcome.written) bytes written do not fit a used length")
+        }
+        return used
     }
 }

@@ -89,7 +89,7 @@ struct BlockRequestHandler {
         } catch {
             return .ioError("\(error)")
         }
-        stats.flushes.add(1, ordering: .relaxed)
+        stats.flushes.wrappingAdd(1, ordering: .relaxed)
         return .ok()
     }
 
@@ -150,7 +150,7 @@ struct BlockRequestHandler {
                 return .ioError("\(error)")
             }
         }
-        if zeroes { stats.writeZeroes.add(1, ordering: .relaxed) } else { stats.discards.add(1, ordering: .relaxed) }
+        if zeroes { stats.writeZeroes.wrappingAdd(1, ordering: .relaxed) } else { stats.discards.wrappingAdd(1, ordering: .relaxed) }
         return .ok()
     }
 }
@@ -160,7 +160,7 @@ struct BlockOutcomeError: Error {
     init(_ message: String) { self.message = message }
 }
 
-/// Request counters for the control API (read from any thread).
+/// Request counters for the control API (read from any thread), free-running: they wrap.
 final class BlockCounters: Sendable {
     let reads = Atomic<UInt64>(0)
     let writes = Atomic<UInt64>(0)
@@ -176,24 +176,24 @@ final class BlockCounters: Sendable {
     static let logLimit: UInt64 = 16
 
     func add(read bytes: Int) {
-        reads.add(1, ordering: .relaxed)
-        readBytes.add(UInt64(bytes), ordering: .relaxed)
+        reads.wrappingAdd(1, ordering: .relaxed)
+        readBytes.wrappingAdd(UInt64(bytes), ordering: .relaxed)
     }
 
     func add(written bytes: Int) {
-        writes.add(1, ordering: .relaxed)
-        writeBytes.add(UInt64(bytes), ordering: .relaxed)
+        writes.wrappingAdd(1, ordering: .relaxed)
+        writeBytes.wrappingAdd(UInt64(bytes), ordering: .relaxed)
     }
 
     func record(_ status: UInt8) {
         switch status {
-        case BlockSpec.Status.ioError: errors.add(1, ordering: .relaxed)
-        case BlockSpec.Status.unsupported: unsupported.add(1, ordering: .relaxed)
+        case BlockSpec.Status.ioError: errors.wrappingAdd(1, ordering: .relaxed)
+        case BlockSpec.Status.unsupported: unsupported.wrappingAdd(1, ordering: .relaxed)
         default: break
         }
     }
 
-    func shouldLog() -> Bool { logged.add(1, ordering: .relaxed).newValue <= BlockCounters.logLimit }
+    func shouldLog() -> Bool { logged.wrappingAdd(1, ordering: .relaxed).newValue <= BlockCounters.logLimit }
 
     var snapshot: [String: UInt64] {
         ["reads": reads.load(ordering: .relaxed), "writes": writes.load(ordering: .relaxed),

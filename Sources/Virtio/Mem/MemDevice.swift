@@ -22,7 +22,7 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         var blocks: PlugBitmap
         var requestedSize: UInt64
         var active: Active?
-        var counters: [String: UInt64] = [:]
+        var counters = CounterSet()
     }
 
     public let address: GuestAddress
@@ -69,7 +69,7 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     public var requestedSize: UInt64 { state.withLock { $0.requestedSize } }
     public var counters: [String: UInt64] {
         state.withLock { state in
-            state.counters.merging(["plugged_bytes": UInt64(state.blocks.pluggedCount) * blockSize,
+            state.counters.values.merging(["plugged_bytes": UInt64(state.blocks.pluggedCount) * blockSize,
                                     "requested_bytes": state.requestedSize]) { $1 }
         }
     }
@@ -96,14 +96,14 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         state.withLock { $0.active = nil }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
-            guard var active = state.active else { return .success((false, nil)) }
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(Drained, VirtioInterrupt?), VirtioDeviceError> = state.withLock { state in
+            guard var active = state.active else { return .success((Drained(notify: false, work: .finished), nil)) }
             defer { state.active = active }
-            let notify: Bool
+            let drained: Drained
             do throws(VirtioDeviceError) {
                 let memory = active.memory
-                notify = try active.queue.drain(memory) { chain throws(VirtioDeviceError) in
+                drained = try active.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     guard chain.writableLength >= MemSpec.responseSize else {
                         throw VirtioDeviceError("request \(chain.head): response buffer of \(chain.writableLength) bytes, need \(MemSpec.responseSize)")
                     }
@@ -115,39 +115,48 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
             } catch {
                 return .failure(error)
             }
-            return .success((notify, active.interrupt))
+            return .success((drained, active.interrupt))
         }
-        let (notify, interrupt) = try result.get()
-        if notify { interrupt?.signalUsedBuffers() }
+        let (drained, interrupt) = try result.get()
+        if drained.notify { interrupt?.signalUsedBuffers() }
+        return drained.work
     }
 
     /// Carries out one request on the plug state.
     func handle(_ request: MemRequest, _ state: inout State) -> MemResponse {
         switch MemRequestType(rawValue: request.type) {
         case .plug?:
-            state.counters["plug_requests", default: 0] += 1
+            state.counters.add("plug_requests")
             guard let blocks = blockRange(request), state.blocks.state(of: blocks) == .unplugged else { return MemResponse(.error) }
             let after = UInt64(state.blocks.pluggedCount + blocks.count) * blockSize
             guard after <= state.requestedSize else { return MemResponse(.nack) }
             state.blocks.set(blocks, plugged: true)
             return MemResponse(.ack)
         case .unplug?:
-            state.counters["unplug_requests", default: 0] += 1
+            state.counters.add("unplug_requests")
             guard let blocks = blockRange(request), state.blocks.state(of: blocks) == .plugged else { return MemResponse(.error) }
             guard discard(blocks, &state) else { return MemResponse(.busy) }
             state.blocks.set(blocks, plugged: false)
             return MemResponse(.ack)
         case .unplugAll?:
-            state.counters["unplug_all_requests", default: 0] += 1
-            guard discard(0..<state.blocks.blockCount, &state) else { return MemResponse(.busy) }
+            state.counters.add("unplug_all_requests")
+            // Only what is plugged is given back: unplugged blocks were given back when they
+            // were unplugged, so a repeated UNPLUG_ALL costs nothing.
+            var discarded = true
+            let plugged = state.blocks
+            plugged.forEachPluggedRun { blocks in
+                discarded = discard(blocks, &state)
+                return discarded
+            }
+            guard discarded else { return MemResponse(.busy) }
             state.blocks.clear()
             return MemResponse(.ack)
         case .state?:
-            state.counters["state_requests", default: 0] += 1
+            state.counters.add("state_requests")
             guard let blocks = blockRange(request) else { return MemResponse(.error) }
             return MemResponse(.ack, state: state.blocks.state(of: blocks))
         case nil:
-            state.counters["unknown_requests", default: 0] += 1
+            state.counters.add("unknown_requests")
             return MemResponse(.error)
         }
     }
@@ -170,10 +179,10 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         let length = UInt64(blocks.count) * blockSize
         do {
             try memory.discard(at: start, length: length)
-            state.counters["discarded_bytes", default: 0] += length
+            state.counters.add("discarded_bytes", length)
             return true
         } catch {
-            state.counters["discard_errors", default: 0] += 1
+            state.counters.add("discard_errors")
             return false
         }
     }
@@ -185,6 +194,6 @@ public final class MemDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         case .busy: "busy_responses"
         case .error: "error_responses"
         }
-        state.counters[name, default: 0] += 1
+        state.counters.add(name)
     }
 }

@@ -27,6 +27,26 @@ public struct PlugBitmap: Equatable, Sendable {
         }
     }
 
+    /// Calls `body` with each maximal run of plugged blocks, in order, until it returns false.
+    public func forEachPluggedRun(_ body: (Range<Int>) -> Bool) {
+        var block = 0
+        while block < blockCount {
+            let word = words[block / 64] >> UInt64(block % 64)
+            if word == 0 {
+                block += 64 - block % 64  // the rest of this word is unplugged
+                continue
+            }
+            guard word & 1 != 0 else {
+                block += word.trailingZeroBitCount
+                continue
+            }
+            var end = block
+            while end < blockCount && isPlugged(end) { end += 1 }
+            guard body(block..<end) else { return }
+            block = end
+        }
+    }
+
     public mutating func clear() {
         for index in words.indices { words[index] = 0 }
         pluggedCount = 0

@@ -44,6 +44,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     public let mac: [UInt8]
     let state = Mutex(State())
     let log: @Sendable (String) -> Void
+    /// Counters for the control API, free-running: they wrap.
     let rxPackets = Atomic<UInt64>(0), rxBytes = Atomic<UInt64>(0), rxDropped = Atomic<UInt64>(0)
     let txPackets = Atomic<UInt64>(0), txBytes = Atomic<UInt64>(0), txDropped = Atomic<UInt64>(0)
     let txErrors = Atomic<UInt64>(0)
@@ -90,11 +91,16 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
         }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
         switch index {
-        case NetSpec.receiveQueue: try receive(budget: Int(NetSpec.queueSize))
-        case NetSpec.transmitQueue: try transmit()
-        default: break
+        case NetSpec.receiveQueue:
+            // Frames left in the tap after the budget keep it readable: the loop comes back.
+            try receive(budget: Int(NetSpec.queueSize))
+            return .finished
+        case NetSpec.transmitQueue:
+            return try transmit()
+        default:
+            return .finished
         }
     }
 

@@ -43,15 +43,15 @@ extension NetDevice {
                     guard let count = chainsNeeded(state.pendingChains, length) else {
                         // Cannot happen with a Linux driver (its buffers fit the largest frame it
                         // negotiated); drop the frame and keep the chains for the next one.
-                        rxDropped.add(1, ordering: .relaxed)
+                        rxDropped.wrappingAdd(1, ordering: .relaxed)
                         continue
                     }
                     let chains = Array(state.pendingChains.prefix(count))
                     state.pendingChains.removeFirst(count)
                     let used = try deliver(&state, length: length, into: chains, active.memory)
                     try active.rx.addUsed(active.memory, elements: used)
-                    rxPackets.add(1, ordering: .relaxed)
-                    rxBytes.add(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
+                    rxPackets.wrappingAdd(1, ordering: .relaxed)
+                    rxBytes.wrappingAdd(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
                     delivered += 1
                 }
             } catch {
@@ -116,11 +116,11 @@ extension NetDevice {
                 // EBADFD: the tap was deleted. Other errors concern one frame, which the tap
                 // has dropped already (the next read gets the next frame).
                 if code == EBADFD { return .failed("read: \(String(cString: strerror(code)))") }
-                rxDropped.add(1, ordering: .relaxed)
+                rxDropped.wrappingAdd(1, ordering: .relaxed)
                 return .dropped
             }
             guard count >= NetSpec.headerSize else {
-                rxDropped.add(1, ordering: .relaxed)
+                rxDropped.wrappingAdd(1, ordering: .relaxed)
                 return .dropped
             }
             state.stagedLength = count

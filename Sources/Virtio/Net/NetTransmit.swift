@@ -4,15 +4,17 @@ import Glibc
 import Memory
 
 extension NetDevice {
-    /// Sends every chain the driver made available on the transmit queue (at most one ring's
-    /// worth per call: chains added meanwhile come with a notify of their own). A chain is the
-    /// virtio-net header and the frame, device-readable only; the backend gets them as one writev.
-    func transmit() throws(VirtioDeviceError) {
-        let result: Result<VirtioInterrupt?, VirtioDeviceError> = state.withLock { state in
-            guard var active = state.active else { return .success(nil) }
+    /// Sends the chains the driver made available on the transmit queue, at most one ring's
+    /// worth per call (`.budgetExhausted` then: the transport asks for another call). A chain
+    /// is the virtio-net header and the frame, device-readable only; the backend gets them as
+    /// one writev.
+    func transmit() throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(VirtioInterrupt?, QueueWork), VirtioDeviceError> = state.withLock { state in
+            guard var active = state.active else { return .success((nil, .finished)) }
+            let budget = Int(active.tx.size)
             var sent = 0
             do throws(VirtioDeviceError) {
-                while sent < Int(active.tx.size), let chain = try active.tx.pop(active.memory) {
+                while sent < budget, let chain = try active.tx.pop(active.memory) {
                     sent += 1
                     guard chain.writableLength == 0 else {
                         throw VirtioDeviceError("transmit chain \(chain.head) has device-writable buffers")
@@ -22,7 +24,7 @@ extension NetDevice {
                         throw VirtioDeviceError("transmit chain \(chain.head) has \(length) bytes, less than the \(NetSpec.headerSize)-byte header")
                     }
                     if length > NetSpec.maxPacket {
-                        txDropped.add(1, ordering: .relaxed)
+                        txDropped.wrappingAdd(1, ordering: .relaxed)
                     } else {
                         try send(chain, length: length, active.memory)
                     }
@@ -34,9 +36,11 @@ extension NetDevice {
             }
             state.active = active
             let notify = sent > 0 && !active.tx.interruptsSuppressed(active.memory)
-            return .success(notify ? active.interrupt : nil)
+            return .success((notify ? active.interrupt : nil, sent < budget ? .finished : .budgetExhausted))
         }
-        try result.get()?.signalUsedBuffers()
+        let (interrupt, work) = try result.get()
+        interrupt?.signalUsedBuffers()
+        return work
     }
 
     /// Writes the chain's readable buffers to the backend as one frame, straight from guest
@@ -61,10 +65,10 @@ extension NetDevice {
             let written = writev(fd, vectors, Int32(vectors.count))
             if written < 0 && errno == EINTR { continue }
             if written == length {
-                txPackets.add(1, ordering: .relaxed)
-                txBytes.add(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
+                txPackets.wrappingAdd(1, ordering: .relaxed)
+                txBytes.wrappingAdd(UInt64(length - NetSpec.headerSize), ordering: .relaxed)
             } else {
-                txErrors.add(1, ordering: .relaxed)
+                txErrors.wrappingAdd(1, ordering: .relaxed)
             }
             return
         }

@@ -40,26 +40,27 @@ public final class RngDevice: VirtioDevice, @unchecked Sendable {
         active.withLock { $0 = Active(queue: queue, memory: activation.memory, interrupt: activation.interrupt) }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        let result: Result<(Bool, VirtioInterrupt?), VirtioDeviceError> = active.withLock { active in
-            guard var state = active else { return .success((false, nil)) }
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(Drained, VirtioInterrupt?), VirtioDeviceError> = active.withLock { active in
+            guard var state = active else { return .success((Drained(notify: false, work: .finished), nil)) }
             defer { active = state }
-            let notify: Bool
+            let drained: Drained
             do throws(VirtioDeviceError) {
                 let memory = state.memory
-                notify = try state.queue.drain(memory) { chain throws(VirtioDeviceError) in
+                drained = try state.queue.drain(memory) { chain throws(VirtioDeviceError) in
                     let count = min(chain.writableLength, RngDevice.maxRequest)
                     let written = try chain.writeBytes(randomBytes(count), memory)
-                    served.add(UInt64(written), ordering: .relaxed)
+                    served.wrappingAdd(UInt64(written), ordering: .relaxed)
                     return UInt32(written)
                 }
             } catch {
                 return .failure(error)
             }
-            return .success((notify, state.interrupt))
+            return .success((drained, state.interrupt))
         }
-        let (notify, interrupt) = try result.get()
-        if notify { interrupt?.signalUsedBuffers() }
+        let (drained, interrupt) = try result.get()
+        if drained.notify { interrupt?.signalUsedBuffers() }
+        return drained.work
     }
 
     public func reset() {

@@ -12,7 +12,7 @@ import Sys
 /// `activate`/`reset` come from vCPU threads. All state is behind one lock.
 public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendable {
     public static let queueSize: UInt16 = 256
-    static let rxQueue = 0, txQueue = 1, eventQueue = 2
+    public static let rxQueue = 0, txQueue = 1, eventQueue = 2
 
     struct Active {
         var rx: Queue
@@ -49,10 +49,15 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
 
     public var counters: [String: UInt64] {
         state.withLock { state in
-            var result = state.muxer.counters
+            var result = state.muxer.counters.values
             result["connections"] = UInt64(state.muxer.connections.count)
             return result
         }
+    }
+
+    /// Control packets waiting for rx buffers, and the room their queue holds (for tests).
+    var controlBacklog: (pending: Int, capacity: Int) {
+        state.withLock { ($0.muxer.pendingControlCount, $0.muxer.controlCapacity) }
     }
 
     public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
@@ -69,14 +74,16 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
         state.withLock { $0.active = active }
     }
 
-    public func processQueue(_ index: Int) throws(VirtioDeviceError) {
-        guard index != VsockDevice.eventQueue else { return }
-        try run { _ in }
+    public func processQueue(_ index: Int) throws(VirtioDeviceError) -> QueueWork {
+        guard index != VsockDevice.eventQueue else { return .finished }
+        return try run { _ in }
     }
 
     /// Handles what happened on host sockets (new clients, data, hang-ups), then moves packets.
-    /// Throws when the queues broke; the caller puts the device into NEEDS_RESET.
-    public func processHostEvents() throws(VirtioDeviceError) {
+    /// Throws when the queues broke; the caller puts the device into NEEDS_RESET. After
+    /// `.budgetExhausted` the caller asks for a notify of the tx queue (`notifyLater`), which
+    /// moves the rest.
+    public func processHostEvents() throws(VirtioDeviceError) -> QueueWork {
         try run { muxer in muxer.handleHostEvents() }
     }
 
@@ -88,43 +95,54 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
     }
 
     /// Runs `body` on the muxer, then exchanges packets with the guest while the device is
-    /// active, and interrupts the guest once if it used buffers.
-    private func run(_ body: (VsockMuxer) -> Void) throws(VirtioDeviceError) {
-        let result: Result<VirtioInterrupt?, VirtioDeviceError> = state.withLock { state in
+    /// active (at most `exchangeBudget` of them), and interrupts the guest once if it used
+    /// buffers.
+    private func run(_ body: (VsockMuxer) -> Void) throws(VirtioDeviceError) -> QueueWork {
+        let result: Result<(VirtioInterrupt?, QueueWork), VirtioDeviceError> = state.withLock { state in
             body(state.muxer)
-            guard var active = state.active, !active.broken else { return .success(nil) }
+            guard var active = state.active, !active.broken else { return .success((nil, .finished)) }
             defer { state.active = active }
             do throws(VirtioDeviceError) {
-                let (rxUsed, txUsed) = try VsockDevice.exchange(&active, state.muxer)
+                let (rxUsed, txUsed, work) = try VsockDevice.exchange(&active, state.muxer, budget: VsockDevice.exchangeBudget)
                 // The used index must be visible before the driver's flags are read, or a driver
                 // that just re-enabled interrupts and found nothing new would never be woken
                 // (x86 may order a later load before an earlier store).
                 kvmrun_memory_fence()
                 let notify = (rxUsed && !active.rx.interruptsSuppressed(active.memory))
                     || (txUsed && !active.tx.interruptsSuppressed(active.memory))
-                return .success(notify ? active.interrupt : nil)
+                return .success((notify ? active.interrupt : nil, work))
             } catch {
                 active.broken = true
                 return .failure(error)
             }
         }
-        try result.get()?.signalUsedBuffers()
+        let (interrupt, work) = try result.get()
+        interrupt?.signalUsedBuffers()
+        return work
     }
 
-    /// Takes the guest's tx packets and fills its rx buffers until neither moves.
-    static func exchange(_ active: inout Active, _ muxer: VsockMuxer) throws(VirtioDeviceError) -> (rx: Bool, tx: Bool) {
+    /// Packets (either way) one exchange moves at most before it yields the event loop.
+    static let exchangeBudget = 256
+
+    /// Takes the guest's tx packets and fills its rx buffers until neither moves or `budget`
+    /// packets moved (`.budgetExhausted`: a driver that keeps publishing on another vCPU must
+    /// not keep the loop).
+    static func exchange(_ active: inout Active, _ muxer: VsockMuxer,
+                         budget: Int) throws(VirtioDeviceError) -> (rx: Bool, tx: Bool, work: QueueWork) {
         var rxUsed = false
         var txUsed = false
+        var moved = 0
         while true {
             var progress = false
-            while muxer.acceptsGuestPackets {
+            while muxer.acceptsGuestPackets && moved < budget {
                 guard let chain = try active.tx.pop(active.memory) else { break }
                 try takeGuestPacket(chain, active.memory, muxer)
                 try active.tx.addUsed(active.memory, head: chain.head, length: 0)
                 txUsed = true
                 progress = true
+                moved += 1
             }
-            while true {
+            while moved < budget {
                 let taken: DescriptorChain?
                 if let spare = active.spareRx { taken = spare } else { taken = try active.rx.pop(active.memory) }
                 guard let chain = taken else { break }
@@ -141,8 +159,10 @@ public final class VsockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
                 try active.rx.addUsed(active.memory, head: chain.head, length: UInt32(written))
                 rxUsed = true
                 progress = true
+                moved += 1
             }
-            if !progress { return (rxUsed, txUsed) }
+            if moved >= budget { return (rxUsed, txUsed, .budgetExhausted) }
+            if !progress { return (rxUsed, txUsed, .finished) }
         }
     }
 

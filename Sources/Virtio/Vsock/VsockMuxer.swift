@@ -29,12 +29,11 @@ final class VsockMuxer {
     private let listener: FileDescriptor
     private(set) var connections: [VsockKey: VsockConnection] = [:]
     private var owners: [UInt64: Owner] = [:]
-    private var control: [VsockHeader] = []
-    private var controlStart = 0
+    private var control = PacketFIFO<VsockHeader>()
     private var nextToken: UInt64 = 1
     private var nextLocalPort = VsockMuxer.firstLocalPort
     private var lastServed: VsockKey?
-    private(set) var counters: [String: UInt64] = [:]
+    private(set) var counters = CounterSet()
 
     init(cid: UInt64, udsPath: String) throws(SystemError) {
         self.cid = cid
@@ -49,10 +48,12 @@ final class VsockMuxer {
         SocketFiles.remove(udsPath)
     }
 
-    var pendingControlCount: Int { control.count - controlStart }
+    var pendingControlCount: Int { control.count }
+    /// Room the control queue's storage holds (for tests: bounded by what is pending).
+    var controlCapacity: Int { control.capacity }
     var acceptsGuestPackets: Bool { pendingControlCount < VsockMuxer.maxPendingControl }
 
-    private func count(_ name: String, _ amount: UInt64 = 1) { counters[name, default: 0] &+= amount }
+    private func count(_ name: String, _ amount: UInt64 = 1) { counters.add(name, amount) }
 
     // MARK: guest → host
 
@@ -153,10 +154,7 @@ final class VsockMuxer {
     /// socket (round-robin over streams, at most `maxPayload` bytes and the guest's credit).
     func nextPacket(maxPayload: Int) -> (VsockHeader, [UInt8])? {
         while true {
-            if controlStart < control.count {
-                var header = control[controlStart]
-                controlStart += 1
-                if controlStart == control.count { control.removeAll(keepingCapacity: true); controlStart = 0 }
+            if var header = control.popFirst() {
                 let key = VsockKey(local: header.srcPort, peer: header.dstPort)
                 if let connection = connections[key] {
                     connection.credit.stamp(&header)
@@ -204,9 +202,10 @@ final class VsockMuxer {
 
     // MARK: host events
 
-    /// Drains the poller: accepts clients, reads their CONNECT lines, notes socket readiness.
+    /// Drains the poller (a few batches at most; the rest stays ready in it and the event loop
+    /// comes back): accepts clients, reads their CONNECT lines, notes socket readiness.
     func handleHostEvents() {
-        for (token, events) in poller.wait() {
+        for (token, events) in poller.wait(batches: VsockPoller.batchesPerWake) {
             if token == VsockMuxer.listenerToken {
                 acceptClients()
                 continue
@@ -348,7 +347,6 @@ final class VsockMuxer {
             if case let .client(stream, _) = owner { dropClient(token, stream) }
         }
         control.removeAll()
-        controlStart = 0
         lastServed = nil
     }
 }

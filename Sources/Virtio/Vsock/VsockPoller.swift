@@ -13,6 +13,9 @@ final class VsockPoller {
     static let readHangUp: UInt32 = 0x2000   // EPOLLRDHUP
     static let edgeTriggered: UInt32 = 1 << 31
     static let batch = 64
+    /// Batches one wake-up takes: events beyond stay queued in the epoll set, which stays
+    /// readable for the VMM's loop.
+    static let batchesPerWake = 4
 
     let epoll: FileDescriptor
 
@@ -31,12 +34,12 @@ final class VsockPoller {
         _ = kvmrun_epoll_del(epoll.raw, fd.raw)
     }
 
-    /// Every event pending now (does not block).
-    func wait() -> [(token: UInt64, events: UInt32)] {
+    /// The events pending now, at most `batches` × `batch` of them (does not block).
+    func wait(batches: Int) -> [(token: UInt64, events: UInt32)] {
         var result: [(UInt64, UInt32)] = []
         var tokens = [UInt64](repeating: 0, count: VsockPoller.batch)
         var events = [UInt32](repeating: 0, count: VsockPoller.batch)
-        while true {
+        for _ in 0..<batches {
             // SAFETY: both arrays hold `batch` elements and at most `batch` are requested.
             let count = kvmrun_epoll_wait(epoll.raw, &tokens, &events, Int32(VsockPoller.batch), 0)
             guard count > 0 else { break }

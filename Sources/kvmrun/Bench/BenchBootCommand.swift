@@ -4,18 +4,29 @@ import Glibc
 #endif
 import CKVM
 import Harness
+import KVM
+import Sys
 import VMM
 
 struct BenchBootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
-        abstract: "Boot the firmware kernel N times and print boot-to-init latency and VMM memory.",
+        abstract: "Boot the firmware kernel N times and print boot-to-init latency by phase, VMM CPU time and memory.",
         discussion: """
         Each run starts a VMM process and times it from spawn to the guest init's marker line
-        (KVMRUN_INIT_OK) on the serial console; the VMM's resident memory outside guest RAM is
-        read from /proc/PID/smaps at that moment; then the VMM is stopped with SIGTERM. With
-        --compare qemu, runs of 'qemu-system-x86_64 -M microvm' on the same kernel, initrd,
-        memory, vCPUs and command line alternate with kvmrun's. Print-only: nothing is asserted.
+        (KVMRUN_INIT_OK) on the serial console; the VMM's memory outside guest RAM (RSS, PSS,
+        anonymous) and the CPU time of its non-vCPU threads are read from /proc/PID at that
+        moment; then the VMM is stopped with SIGTERM. With --compare qemu, runs of
+        'qemu-system-x86_64 -M microvm' on the same kernel, initrd, memory, vCPUs and command
+        line alternate with kvmrun's.
+
+        Phases: spawn → first KVM_RUN and the CPU time to it come from kvmrun's boot-time line
+        (QEMU's cannot be seen without tracing it). The guest's init (kvmrun.phases=1 on the
+        command line) prints the kernel-clock stamps of "Run /init as init process" and of its
+        marker, read from the kernel log after the marker, so the console output during the
+        boot is the same with or without them. Spawn → guest clock zero is the marker's arrival
+        less its guest stamp. --guest-initcalls adds initcall_debug (which slows the boot
+        itself) and reports the slowest initcalls. Print-only: nothing is asserted.
         """
     )
 
@@ -26,11 +37,15 @@ struct BenchBootCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Guest RAM.", valueName: "size")) var memory = "128M"
     @Option(help: "vCPUs.") var cpus = 1
     @Option(help: ArgumentHelp("Guest command line, the same for every VMM.", valueName: "string"))
-    var cmdline = "console=ttyS0 reboot=k panic=-1 quiet kvmrun.hold=1"
+    var cmdline = "console=ttyS0 reboot=k panic=-1 quiet kvmrun.hold=1 kvmrun.phases=1"
     @Option(help: ArgumentHelp("QEMU executable.", valueName: "path")) var qemu = "/usr/bin/qemu-system-x86_64"
     @Option(help: ArgumentHelp("Seconds to wait for one boot.", valueName: "s")) var timeout = 120
+    @Option(help: ArgumentHelp("Draw every run's phases into this SVG file.", valueName: "file.svg")) var plot: String?
+    @Flag(help: "Boot with initcall_debug and report the guest kernel's slowest initcalls (slows the boot).")
+    var guestInitcalls = false
 
     static let marker = "KVMRUN_INIT_OK"
+    static let phasesEnd = "KVMRUN_PHASES_END"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
@@ -44,7 +59,16 @@ struct BenchBootCommand: ParsableCommand {
         }
     }
 
+    var guestCommandLine: String {
+        // A larger log buffer keeps every initcall line of the boot.
+        guestInitcalls ? cmdline + " initcall_debug log_buf_len=1M" : cmdline
+    }
+
     func run() throws {
+        if let reason = KVMFlavour.detect().cannotRunLinuxReason {
+            printError(reason)
+            throw ExitCode(2)
+        }
         // One line per run as it happens, also when stdout is a pipe.
         kvmrun_stdout_line_buffered()
         let memoryBytes = try SizeParser.parse(memory)
@@ -52,11 +76,11 @@ struct BenchBootCommand: ParsableCommand {
         var kvmrun = Series(name: "kvmrun")
         var peer = Series(name: "qemu")
         print("bench boot: \(runs) run(s) each; kernel \(kernel), initrd \(initrd), \(memory), \(cpus) vCPU(s)")
-        print("command line: \(cmdline)")
+        print("command line: \(guestCommandLine)")
         for index in 1...runs {
             let ours = measure(executable: selfPath, arguments: [
                 "vm", "run", "--kernel", kernel, "--initrd", initrd, "--memory", memory,
-                "--cpus", String(cpus), "--boot-timer", "--console", "stdio", "--cmdline", cmdline,
+                "--cpus", String(cpus), "--boot-timer", "--console", "stdio", "--cmdline", guestCommandLine,
             ], guestMemory: memoryBytes)
             kvmrun.add(ours)
             print("run \(index) kvmrun: \(ours.summary)")
@@ -64,33 +88,29 @@ struct BenchBootCommand: ParsableCommand {
                 let theirs = measure(executable: qemu, arguments: [
                     "-M", "microvm,accel=kvm", "-cpu", "host", "-smp", String(cpus), "-m", String(memoryBytes >> 20),
                     "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
-                    "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+                    // Thread names only ("CPU 0/KVM"), to tell vCPU threads from QEMU's own.
+                    "-name", "bench,debug-threads=on",
+                    "-kernel", kernel, "-initrd", initrd, "-append", guestCommandLine,
                 ], guestMemory: memoryBytes)
                 peer.add(theirs)
                 print("run \(index) qemu:   \(theirs.summary)")
             }
         }
-        print("")
-        print("boot to init, ms (spawn to init marker on the console)")
-        print(kvmrun.line(\.bootToInit))
-        if compare == "qemu" {
-            print(peer.line(\.bootToInit))
-            if let ours = median(kvmrun.values(\.bootToInit)), let theirs = median(peer.values(\.bootToInit)), theirs > 0 {
-                print("ratio kvmrun/qemu (medians): \(format(ours / theirs, digits: 3))")
+        let all = compare == "qemu" ? [kvmrun, peer] : [kvmrun]
+        BootReport(series: all, initcalls: guestInitcalls, symbols: guestInitcalls ? KernelSymbols(path: kernel) : nil).print()
+        if let plot {
+            let title = "kvmrun bench boot: \(runs) run(s) per VMM, \(memory), \(cpus) vCPU(s)\(guestInitcalls ? ", initcall_debug" : "")"
+            let svg = BootPlot(series: all, title: title).svg()
+            do {
+                try writeText(svg, to: plot)
+                Swift.print("plot: \(plot)")
+            } catch {
+                printError("--plot \(plot): \(error)")
+                throw ExitCode(1)
             }
         }
-        print("kvmrun process start to first KVM_RUN, ms")
-        print(kvmrun.line(\.firstRun))
-        print("kvmrun process start to guest boot-timer write, ms")
-        print(kvmrun.line(\.bootTimer))
-        print("VMM resident memory outside guest RAM (RSS, including shared executable/library pages), MiB")
-        print(kvmrun.line(\.residentMiB))
-        if compare == "qemu" { print(peer.line(\.residentMiB)) }
-        print("VMM anonymous resident memory outside guest RAM (this process alone), MiB")
-        print(kvmrun.line(\.anonymousMiB))
-        if compare == "qemu" { print(peer.line(\.anonymousMiB)) }
         if kvmrun.failures > 0 || peer.failures > 0 {
-            print("failed runs: kvmrun \(kvmrun.failures), qemu \(peer.failures)")
+            Swift.print("failed runs: kvmrun \(kvmrun.failures), qemu \(peer.failures)")
             throw ExitCode(1)
         }
     }
@@ -108,8 +128,16 @@ struct BenchBootCommand: ParsableCommand {
             sample.bootToInit = Double(seen - child.spawnedAt) / 1_000_000
             if let reading = ProcessMemory.residentOutsideGuest(pid: child.pid, guestMemory: guestMemory) {
                 sample.residentMiB = Double(reading.resident) / Double(1 << 20)
+                sample.proportionalMiB = Double(reading.proportional) / Double(1 << 20)
                 sample.anonymousMiB = Double(reading.anonymous) / Double(1 << 20)
             }
+            let threads = ThreadCPU.threads(pid: child.pid)
+            if !threads.isEmpty {
+                let own = threads.filter { !Self.isVCPUThread($0.name) }
+                sample.vmmThreadsCPU = Double(own.reduce(0) { $0 + $1.nanoseconds }) / 1_000_000
+            }
+            // The guest's stamps come right after the marker (the init reads its kernel log).
+            _ = child.waitForStdout(containing: Self.phasesEnd, timeoutMilliseconds: 10_000)
         } else {
             sample.error = "no \(Self.marker) within \(timeout) s"
         }
@@ -119,10 +147,16 @@ struct BenchBootCommand: ParsableCommand {
             _ = child.waitForExit(timeoutMilliseconds: 5_000)
         }
         child.drain(timeoutMilliseconds: 1000)
+        let console = String(decoding: child.stdoutText, as: UTF8.self)
+        sample.parseGuestLines(console)
+        if sample.error == nil, sample.guestMarker == nil {
+            // Say why the guest phases are missing instead of leaving them n/a silently.
+            let phases = console.split(whereSeparator: \.isNewline).first { $0.contains("KVMRUN_PHASES") }
+            sample.note = phases.map { "guest stamps missing: '\($0)'" } ?? "no KVMRUN_PHASES line (an initramfs without kvmrun.phases?)"
+        }
         let stderr = String(decoding: child.stderrText, as: UTF8.self)
         for line in stderr.split(separator: "\n") where line.contains("boot-time ") {
-            sample.firstRun = field("first_kvm_run_ms", in: line)
-            sample.bootTimer = field("boot_timer_ms", in: line)
+            sample.parseBootTime(line, spawnedAtMilliseconds: Double(child.spawnedAt) / 1_000_000)
         }
         if sample.error != nil {
             let tail = String(decoding: child.stdoutText.suffix(400), as: UTF8.self)
@@ -130,66 +164,11 @@ struct BenchBootCommand: ParsableCommand {
         }
         return sample
     }
-}
 
-struct Sample {
-    var bootToInit: Double?
-    var firstRun: Double?
-    var bootTimer: Double?
-    var residentMiB: Double?
-    var anonymousMiB: Double?
-    var error: String?
-
-    var summary: String {
-        if let error { return "FAILED: \(error)" }
-        var parts = ["boot-to-init \(format(bootToInit))ms"]
-        if let firstRun { parts.append("first KVM_RUN \(format(firstRun))ms") }
-        if let bootTimer { parts.append("boot timer \(format(bootTimer))ms") }
-        parts.append("RSS outside guest \(format(residentMiB))MiB (anonymous \(format(anonymousMiB))MiB)")
-        return parts.joined(separator: ", ")
+    /// kvmrun names its vCPU threads "vcpu N"; QEMU with debug-threads=on "CPU N/KVM".
+    static func isVCPUThread(_ name: String) -> Bool {
+        name.hasPrefix("vcpu ") || name.hasSuffix("/KVM")
     }
-}
-
-struct Series {
-    let name: String
-    var samples: [Sample] = []
-    var failures: Int { samples.filter { $0.error != nil }.count }
-
-    mutating func add(_ sample: Sample) { samples.append(sample) }
-
-    func values(_ key: KeyPath<Sample, Double?>) -> [Double] { samples.compactMap { $0[keyPath: key] } }
-
-    func line(_ key: KeyPath<Sample, Double?>) -> String {
-        let list = values(key).sorted()
-        guard let low = list.first, let high = list.last, let middle = median(list) else {
-            return "  \(name.padding(7)) n/a"
-        }
-        return "  \(name.padding(7)) min \(format(low))  median \(format(middle))  max \(format(high))  (n=\(list.count))"
-    }
-}
-
-func median(_ values: [Double]) -> Double? {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return nil }
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-func format(_ value: Double?, digits: Int = 1) -> String {
-    guard let value else { return "n/a" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = Int64((value * scale).rounded())
-    let whole = scaled / Int64(scale)
-    let fraction = String(scaled.magnitude % UInt64(scale))
-    return "\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
-}
-
-func field(_ name: String, in line: Substring) -> Double? {
-    for part in line.split(separator: " ") where part.hasPrefix(name + "=") {
-        return Double(part.dropFirst(name.count + 1))
-    }
-    return nil
 }
 
 func executablePath() -> String {
@@ -199,6 +178,15 @@ func executablePath() -> String {
     return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-extension String {
-    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+/// Writes `text` to `path` (created or truncated, mode 0644).
+func writeText(_ text: String, to path: String) throws(SystemError) {
+    let fd = try sys("open \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    defer { close(fd) }
+    var bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        // SAFETY: writes the remaining bytes of the local array.
+        let count = try sys("write \(path)") { bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) } }
+        done += count
+    }
 }

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import CKVM
 import Harness
+import KVM
 import VMM
 
 struct BenchIOCommand: ParsableCommand {
@@ -50,6 +51,10 @@ struct BenchIOCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let reason = KVMFlavour.detect().cannotRunLinuxReason {
+            printError(reason)
+            throw ExitCode(2)
+        }
         kvmrun_stdout_line_buffered()
         let image = "\(directory)/kvmrun-bench-io-\(getpid()).img"
         try createImage(image, bytes: (mib + 1) << 20)

@@ -33,6 +33,26 @@ struct BzImageTests {
         #expect(image.kernelOffset == 32 * 512)
     }
 
+    /// Found by the boot fuzz target: a fixed (non-relocatable) kernel whose pref_address +
+    /// init_size passes 2^64 trapped in kernelEnd while loading; it is a clear error now.
+    @Test("pref_address + init_size past 2^64 is refused, not an arithmetic trap")
+    func runtimeBufferOverflow() throws {
+        var fixture = BzImageFixture()
+        fixture.relocatable = 0
+        fixture.prefAddress = 0xFFFF_FFFF_FFF0_0000
+        fixture.initSize = 0x40_0000
+        #expect(throws: BootError.bzImage("pref_address 0xfffffffffff00000 + init_size 0x400000 overflows")) {
+            try BzImage.parse(fixture.bytes())
+        }
+        let memory = try GuestMemory(layout: [(GuestAddress(0), MachineLayout.minimumMemory)])
+        #expect(throws: BootError.bzImage("pref_address 0xfffffffffff00000 + init_size 0x400000 overflows")) {
+            try loadLinux(BootConfig(kernel: fixture.bytes()), into: memory)
+        }
+        // Relocatable: the runtime address is the load address rounded up, which can be huge too.
+        let image = try BzImage.parse(BzImageFixture().bytes())
+        #expect(image.kernelEnd(loadAddress: UInt64.max - 4096) == UInt64.max)
+    }
+
     @Test func badMagic() {
         var fixture = BzImageFixture()
         fixture.magic = Array("NoPe".utf8)

@@ -107,6 +107,18 @@ struct LegacyDeviceTests {
         #expect(resets.value == 1)
     }
 
+    @Test("commands whose answers are never read fill a bounded output buffer; the oldest answers stay")
+    func boundedOutput() {
+        let controller = I8042 {}
+        controller.writeByte(4, 0xAA)
+        for _ in 0..<100_000 { controller.writeByte(4, 0x20) }
+        var answers: [UInt8] = []
+        while controller.readByte(4) & 0x01 == 1 { answers.append(controller.readByte(0)) }
+        #expect(answers == [0x55] + [UInt8](repeating: 0x07, count: I8042.outputCapacity - 1))
+        controller.writeByte(4, 0x20)
+        #expect(controller.readByte(0) == 0x07, "answers again once read")
+    }
+
     @Test("the boot timer fires only on 123 at offset 0")
     func bootTimer() {
         let hits = Counter()

@@ -154,6 +154,15 @@ struct HTTPParserTests {
         #expect(String(decoding: HTTPResponse(status: 204).serialized, as: UTF8.self) == "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
         #expect(HTTPResponseParser.parse(request("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")) == nil)
     }
+
+    /// Found by the api fuzz target: header end + Content-Length overflowed (an arithmetic trap
+    /// in the CLI's reply parser) when the length was near Int.max.
+    @Test("a reply whose Content-Length is near Int.max is no reply, not an arithmetic trap")
+    func hugeReplyLength() {
+        #expect(HTTPResponseParser.parse(request("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\nabc")) == nil)
+        #expect(HTTPResponseParser.parse(request("HTTP/1.0 400 X\r\nContent-Length: 9223372036854775790\r\n\r\n")) == nil)
+        #expect(HTTPResponseParser.parse(request("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"))?.body == request("abc"))
+    }
 }
 
 @Suite("Control API: routes and bodies")

@@ -61,4 +61,39 @@ struct CPUIDTests {
         #expect(String(decoding: signature.prefix(9), as: UTF8.self) == "KVMKVMKVM")
         #expect(leaf(table, 0x8000_0001).ecx & (1 << 2) == 0)
     }
+
+    @Test("TSC-deadline is announced exactly when KVM emulates it; PDCM is hidden")
+    func tscDeadlineAndPDCM() {
+        var table = supported
+        table[1].ecx |= (1 << 15) | (1 << 24)
+        let without = leaf(CPUIDFilter.filter(table, vcpuID: 0, vcpuCount: 2, host: CPUIDHost(tscDeadlineTimer: false)), 1)
+        let with = leaf(CPUIDFilter.filter(supported, vcpuID: 1, vcpuCount: 2, host: CPUIDHost(tscDeadlineTimer: true)), 1)
+        #expect(without.ecx & (1 << 24) == 0)
+        #expect(with.ecx & (1 << 24) != 0)
+        #expect(without.ecx & (1 << 15) == 0)
+    }
+
+    @Test("leaf 0x40000001 keeps only the paravirtual features kvmrun offers and no hints")
+    func paravirtFeatures() {
+        var table = supported
+        table.append(CPUIDEntry(function: 0x4000_0001, eax: 0xFFFF_FFFF, edx: 1))
+        let entry = leaf(CPUIDFilter.filter(table, vcpuID: 0, vcpuCount: 2), 0x4000_0001)
+        #expect(entry.eax == KVMParavirtFeatures.offered)
+        #expect(entry.eax & KVMParavirtFeatures.clocksource2 != 0)
+        #expect(entry.eax & (KVMParavirtFeatures.asyncPF | KVMParavirtFeatures.asyncPFInt) == 0)
+        #expect(entry.eax & (1 << 2) == 0, "MMU_OP (deprecated) and unknown bits are dropped")
+        #expect(entry.edx == 0)
+    }
+
+    @Test("a leaf 0xB with only its SMT subleaf gets a core subleaf, so 2+ vCPUs have a topology")
+    func missingCoreLevel() {
+        let table = supported.filter { !($0.function == 0xB && $0.index > 0) }
+        let filtered = CPUIDFilter.filter(table, vcpuID: 1, vcpuCount: 2)
+        let core = leaf(filtered, 0xB, 1)
+        #expect(core.ebx == 2 && core.eax == 1 && (core.ecx >> 8) & 0xFF == 2 && core.edx == 1)
+        #expect(core.flags & CPUIDEntry.significantIndex != 0)
+        #expect(filtered.count == table.count + 1)
+        let none = supported.filter { $0.function != 0xB }
+        #expect(CPUIDFilter.filter(none, vcpuID: 0, vcpuCount: 2).count == none.count, "no leaf 0xB is invented")
+    }
 }

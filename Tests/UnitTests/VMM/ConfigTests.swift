@@ -26,10 +26,10 @@ struct ConfigTests {
         #expect(Machine.classifyReset(rebootFlag: 0, fromController: false) == .guestShutdown)
         #expect(Machine.classifyReset(rebootFlag: 0x1234, fromController: true) == .guestPanic)
         #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: true) == .guestShutdown)
-        #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: false) == .tripleFault)
+        #expect(Machine.classifyReset(rebootFlag: Machine.rebootFlagUnset, fromController: false) == .tripleFault(vcpu: nil))
         #expect(MachineExit.guestShutdown.exitStatus == 0)
         #expect(MachineExit.guestPanic.exitStatus != 0)
-        #expect(MachineExit.tripleFault.exitStatus != 0)
+        #expect(MachineExit.tripleFault(vcpu: 1).exitStatus != 0)
         #expect(MachineExit.signal(15).exitStatus == 143)
     }
 
@@ -47,7 +47,18 @@ struct ConfigTests {
         #expect(timeline.mark(.firstRun, at: 1_002_500_000))
         #expect(!timeline.mark(.firstRun, at: 1_009_000_000))
         #expect(timeline.mark(.bootTimer, at: 1_150_000_000))
-        #expect(timeline.report == "boot-time boot_timer_ms=150.000 first_kvm_run_ms=2.500")
+        #expect(timeline.report == "boot-time boot_timer_ms=150.000 first_kvm_run_ms=2.500 process_start_monotonic_ms=1000.000")
+    }
+
+    @Test("the first KVM_RUN is recorded once, with the CPU time used up to it")
+    func firstRunCPU() {
+        let timeline = BootTimeline(processStart: 1_000_000_000)
+        #expect(timeline.cpuMillisecondsToFirstRun == nil)
+        timeline.markFirstRun(at: 1_040_000_000, cpu: { 7_250_000 })
+        timeline.markFirstRun(at: 1_090_000_000, cpu: { 99_000_000 })
+        #expect(timeline.millisecondsSinceStart(.firstRun) == 40)
+        #expect(timeline.cpuMillisecondsToFirstRun == 7.25)
+        #expect(timeline.report == "boot-time first_kvm_run_ms=40.000 first_kvm_run_cpu_ms=7.250 process_start_monotonic_ms=1000.000")
     }
 }
 

@@ -186,6 +186,44 @@ struct MemTests {
         #expect(try rig.send(.state, at: MemTests.address(block: 0), blocks: 128) == MemResponse(.ack, state: .unplugged))
     }
 
+    @Test("UNPLUG_ALL gives back only what is plugged: nothing to discard when nothing is plugged")
+    func unplugAllDiscardsPluggedOnly() throws {
+        let rig = try Rig(requested: 64 * .mib)
+        for _ in 0..<100 { #expect(try rig.send(.unplugAll) == MemResponse(.ack)) }
+        #expect(rig.device.counters["discarded_bytes", default: 0] == 0, "an empty UNPLUG_ALL madvised the region")
+        #expect(try rig.send(.plug, at: MemTests.address(block: 3), blocks: 2) == MemResponse(.ack))
+        #expect(try rig.send(.plug, at: MemTests.address(block: 64), blocks: 1) == MemResponse(.ack))
+        #expect(try rig.send(.plug, at: MemTests.address(block: 127), blocks: 1) == MemResponse(.ack))
+        try rig.touch(first: 3, blocks: 2)
+        try rig.touch(first: 127, blocks: 1)
+        #expect(try rig.send(.unplugAll) == MemResponse(.ack))
+        #expect(rig.device.counters["discarded_bytes"] == 4 * MemTests.block)
+        #expect(try rig.region.residentBytes(at: MemTests.base, length: MemTests.regionSize) == 0)
+        #expect(rig.configField(40) == 0)
+    }
+
+    @Test("plugged runs: maximal, in order, across 64-block words and to the end of the bitmap")
+    func pluggedRuns() {
+        var bitmap = PlugBitmap(blockCount: 200)
+        for range in [0..<1, 5..<9, 63..<65, 128..<192, 199..<200] { bitmap.set(range, plugged: true) }
+        var runs: [Range<Int>] = []
+        bitmap.forEachPluggedRun { runs.append($0); return true }
+        #expect(runs == [0..<1, 5..<9, 63..<65, 128..<192, 199..<200])
+        runs = []
+        bitmap.forEachPluggedRun { runs.append($0); return runs.count < 2 }
+        #expect(runs == [0..<1, 5..<9], "stops when asked")
+    }
+
+    @Test("counters wrap instead of trapping when a guest drives them past 2^64")
+    func countersWrap() {
+        var counters = CounterSet()
+        counters.add("discarded_bytes", UInt64.max - 1)
+        counters.add("discarded_bytes", 256 * .gib)
+        #expect(counters["discarded_bytes"] == 256 * .gib - 2)
+        counters.add("requests")
+        #expect(counters["requests"] == 1 && counters.values.count == 2)
+    }
+
     @Test("plug state survives a device reset (the driver must UNPLUG_ALL after a reboot)")
     func resetKeepsPlugs() throws {
         let rig = try Rig(requested: 8 * .mib)

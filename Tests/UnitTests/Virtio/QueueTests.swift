@@ -117,3 +117,35 @@ struct QueueTests {
         #expect(!driver.needsReset)
     }
 }
+
+/// The 2^32-byte cap on a chain (the spec's limit on drivers), counted over aliased buffers.
+@Suite("Virtqueue chain length")
+struct QueueChainLengthTests {
+    /// virtio-rng with 32-entry queues over 258 MiB of guest RAM (mapped, never touched).
+    func ready() throws -> DriverDouble {
+        let driver = try DriverDouble(memorySize: 258 << 20, queueSize: 32)
+        _ = driver.attach(RngDevice())
+        driver.initialize()
+        return driver
+    }
+
+    @Test("16 descriptors of 256 MiB on the same memory (exactly 2^32 bytes) are a valid chain")
+    func exactlyFourGiB() throws {
+        let driver = try ready()
+        let buffer = DriverDouble.Buffer(address: DriverDouble.dataArea, length: 256 << 20, writable: true)
+        try driver.publish(Array(repeating: buffer, count: 16), queue: 0)
+        #expect(!driver.needsReset)
+        #expect(try driver.takeUsed(queue: 0).first?.length == UInt32(RngDevice.maxRequest))
+    }
+
+    @Test("one byte more than 2^32 in a chain of aliased buffers is refused: NEEDS_RESET, nothing used")
+    func overFourGiB() throws {
+        let driver = try ready()
+        let buffer = DriverDouble.Buffer(address: DriverDouble.dataArea, length: 256 << 20, writable: true)
+        let extra = DriverDouble.Buffer(address: DriverDouble.dataArea, length: 1, writable: true)
+        try driver.publish(Array(repeating: buffer, count: 16) + [extra], queue: 0)
+        #expect(driver.needsReset)
+        #expect(driver.log.last?.contains("more than 2^32 bytes") == true)
+        #expect(try driver.takeUsed(queue: 0).isEmpty)
+    }
+}

@@ -75,3 +75,20 @@ struct TransportTests {
         _ = transport
     }
 }
+
+@Suite("virtio-mmio transport against a driver that breaks its device in a loop")
+struct TransportFailureLogTests {
+    @Test("1000 break-and-reset cycles log 16 reasons and one line more; every failure is counted")
+    func failureLogIsBounded() throws {
+        let driver = try DriverDouble(queueSize: 16)
+        let transport = driver.attach(RngDevice())
+        for _ in 0..<1000 {
+            driver.initialize()
+            try driver.publishHead(40, queue: 0)  // a head beyond the queue: NEEDS_RESET
+            #expect(driver.needsReset)
+        }
+        #expect(transport.failureCount == 1000)
+        #expect(driver.log.count == MMIOTransport.loggedFailures + 1)
+        #expect(driver.log.last?.contains("counted, not logged") == true)
+    }
+}

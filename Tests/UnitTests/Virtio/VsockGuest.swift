@@ -14,10 +14,10 @@ final class VsockGuest {
     let uds: String
     private var rxBuffers: [UInt16: GuestAddress] = [:]
 
-    init(rxBuffers count: Int = 8) throws {
+    init(rxBuffers count: Int = 8, queueSize: UInt16 = 64) throws {
         uds = VsockGuest.temporaryPath("uds")
         device = try VsockDevice(cid: VsockGuest.cid, udsPath: uds)
-        driver = try DriverDouble(queueSize: 64)
+        driver = try DriverDouble(queueSize: queueSize)
         _ = driver.attach(device)
         driver.initialize()
         try offerRx(count)
@@ -40,20 +40,20 @@ final class VsockGuest {
     /// Sends a packet from guest port `from` to host port `to` (header and payload in separate
     /// descriptors, as Linux does).
     func send(_ op: VsockHeader.Op, from: UInt32, to: UInt32, payload: [UInt8] = [], flags: UInt32 = 0,
-              bufAlloc: UInt32 = 256 * 1024, fwdCnt: UInt32 = 0) throws {
+              bufAlloc: UInt32 = 256 * 1024, fwdCnt: UInt32 = 0, notify: Bool = true) throws {
         let header = VsockHeader(srcCID: VsockGuest.cid, dstCID: VsockHeader.hostCID, srcPort: from, dstPort: to,
                                  length: UInt32(payload.count), op: op, flags: flags, bufAlloc: bufAlloc, fwdCnt: fwdCnt)
-        try sendRaw(header.bytes, payload: payload)
+        try sendRaw(header.bytes, payload: payload, notify: notify)
     }
 
-    func sendRaw(_ headerBytes: [UInt8], payload: [UInt8] = []) throws {
+    func sendRaw(_ headerBytes: [UInt8], payload: [UInt8] = [], notify: Bool = true) throws {
         var buffers = [DriverDouble.Buffer(address: try driver.allocate(headerBytes.count, bytes: headerBytes),
                                            length: UInt32(headerBytes.count), writable: false)]
         if !payload.isEmpty {
             buffers.append(.init(address: try driver.allocate(payload.count, bytes: payload),
                                  length: UInt32(payload.count), writable: false))
         }
-        try driver.publish(buffers, queue: 1)
+        try driver.publish(buffers, queue: 1, notify: notify)
     }
 
     /// Packets the device delivered since the last call, with their payloads.
@@ -67,7 +67,7 @@ final class VsockGuest {
     }
 
     /// Runs the device's host-side event handling (what the VMM's event loop does).
-    func pollHost() throws { try device.processHostEvents() }
+    func pollHost() throws { _ = try device.processHostEvents() }
 }
 
 /// Blocking Unix-socket helpers for the host side of the tests.
