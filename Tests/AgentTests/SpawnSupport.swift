@@ -110,6 +110,7 @@ struct Pipe {
         while true {
             var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard Glibc.poll(&poll, 1, timeoutMilliseconds) > 0 else { break }
+            // SAFETY: reads at most buffer.count bytes into the local buffer.
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count <= 0 { break }
             bytes += buffer[0..<count]

@@ -103,6 +103,7 @@ struct SpawnTests {
         close(output.write)
         _ = try initSpawn.finish()
         var line = [UInt8](repeating: 0, count: 6)
+        // SAFETY: reads 6 bytes into the 6-byte local buffer.
         _ = line.withUnsafeMutableBytes { read(output.read, $0.baseAddress, 6) }
         #expect(String(decoding: line, as: UTF8.self) == "ready\n")
 

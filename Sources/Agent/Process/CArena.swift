@@ -4,6 +4,8 @@
 import Glibc
 #endif
 
+// SAFETY: every pointer handed out points into a malloc'd block this arena owns, sized for
+// what was copied into it, and stays valid until the arena is deinitialised (after the call).
 final class CArena {
     private var allocations: [UnsafeMutableRawPointer] = []
 
