@@ -5,6 +5,7 @@
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
+#   make bench-agent kvmrun bench agent (guest agent: call round trip, container start, memory)
 #   make soak       kvmrun bench soak --runs SOAK_RUNS --compare qemu (boot reliability)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (scripts/fuzz, Fuzz/)
 #   make deps       install the Debian packages the project needs (root)
@@ -12,6 +13,7 @@
 
 SWIFT        ?= swift
 RELEASE_BIN  := .build/release/kvmrun
+AGENT_BIN    := .build/release/kvmrun-agent
 TEST_BIN     := .build/debug/kvmrunPackageTests.xctest
 FIRMWARE     := firmware/out
 WITH_KVM     := scripts/with-kvm
@@ -19,10 +21,11 @@ BENCH_RUNS   ?= 10
 # Extra options for kvmrun bench boot, e.g. BENCH_ARGS="--plot $(CURDIR)/boot.svg --guest-initcalls".
 BENCH_ARGS   ?=
 BENCH_IO_RUNS ?= 3
+BENCH_AGENT_RUNS ?= 10
 SOAK_RUNS    ?= 200
 SOAK_TIMEOUT ?= 14400
 
-.PHONY: all build build-tests firmware test test-host fuzz-smoke test-nested demo bench bench-io soak fuzz deps proto clean
+.PHONY: all build agent build-tests firmware test test-host fuzz-smoke test-nested demo bench bench-io bench-agent soak fuzz deps proto clean
 
 all: build firmware
 
@@ -38,11 +41,16 @@ proto:
 build:
 	$(SWIFT) build -c release -Xswiftc -static-executable --product kvmrun -Xlinker -s
 
+# The guest agent: the same static release build (PID 1 of the agent initramfs).
+agent:
+	$(SWIFT) build -c release -Xswiftc -static-executable --product kvmrun-agent -Xlinker -s
+
 build-tests:
 	$(SWIFT) build --build-tests
 
-firmware:
-	$(MAKE) -C firmware
+# The firmware includes the agent initramfs, so the agent is built first.
+firmware: agent
+	$(MAKE) -C firmware AGENT_BIN=$(CURDIR)/$(AGENT_BIN)
 
 # Host pass: every test; the boot suite reports itself skipped here (no VMX/SVM on a KVM-PVM
 # host). Fuzz smoke: every fuzz target builds and runs a few seconds without a crash. Nested
@@ -92,6 +100,10 @@ bench: firmware build
 bench-io: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench io --runs $(BENCH_IO_RUNS) --compare qemu
+
+bench-agent: firmware build
+	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench agent --runs $(BENCH_AGENT_RUNS)
 
 # Boot reliability: SOAK_RUNS boots per VMM in one nested host (or directly on a VMX/SVM host).
 soak: firmware build

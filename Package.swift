@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "kvmrun", targets: ["kvmrun"]),
+        .executable(name: "kvmrun-agent", targets: ["kvmrun-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,18 +53,39 @@ let package = Package(
         .target(name: "AgentServer", dependencies: ["AgentProtocol", "Sys", "CSocket"]),
         // Host side: the agent client over the VMM's hybrid-vsock Unix socket.
         .target(name: "AgentClient", dependencies: ["AgentProtocol", "Sys"]),
+        // The guest agent (PID 1 of the agent initramfs) and what it is made of. It shares only
+        // the protocol with the host side.
+        // C shim: container process creation (clone3, namespaces, mounts, pivot_root,
+        // credentials, stdio, execve) in the child of a multi-threaded process.
+        .target(name: "CSpawn", path: "CSources/CSpawn"),
+        // C shim: vsock listener, pty window size, kernel constants for the agent.
+        .target(name: "CAgent", path: "CSources/CAgent"),
+        // The OCI runtime spec: model, JSON parsing and validation (agent and, later, the runtime CLI).
+        .target(name: "OCI"),
+        // OCI config.json parsing (FoundationEssentials' JSON coders), for the runtime CLI; the
+        // agent takes its specs as protobuf and does not link it.
+        .target(name: "OCIJSON", dependencies: ["OCI"]),
+        // The agent's logic: sandbox, containers, processes, reaper, cgroups, storage, guest set-up.
+        .target(name: "Agent", dependencies: ["CSpawn", "CAgent", "Sys", "OCI", "AgentProtocol", "AgentServer"]),
+        .executableTarget(name: "kvmrun-agent", dependencies: ["Agent", "AgentServer", "CAgent", "CSpawn", "Sys"]),
+        // Host-side call sequences over the agent client (run a container, read to end-of-file)
+        // and busybox container specs: the end-to-end tests, the host tests, kvmrun bench agent.
+        .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
         // The agent protocol: frame codec, messages, server and client over real sockets.
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
+        // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
+        // stdio, cgroups, users, netlink (no guest needed).
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "OCIJSON", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
-        .testTarget(name: "E2ETests", dependencies: ["Harness"]),
+        .testTarget(name: "E2ETests", dependencies: ["Harness", "AgentHost", "AgentClient", "AgentProtocol", "Sys"]),
     ]
 )
 
