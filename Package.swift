@@ -106,6 +106,7 @@ if Context.environment["KVMRUN_FUZZ"] != nil {
         ("mmio", ["FuzzSupport", "Virtio", "Memory"]),
         ("boot", ["FuzzSupport", "VMM", "Memory"]),
         ("api", ["FuzzSupport", "VMM"]),
+        ("ttrpc", ["FuzzSupport", "AgentProtocol"]),
     ]
     package.targets.append(.target(name: "CFuzz", path: "CSources/CFuzz"))
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzz", "Virtio", "VirtioTesting", "Memory", "Devices"],

@@ -20,23 +20,28 @@ def write(target, name, data):
 
 class Ram:
     """A guest RAM image with split virtqueues of size 16 at QUEUE * 0x300 (descriptor table,
-    available ring at +0x100, used ring at +0x140), buffers with content from 0x900 (inside the
+    available ring at +0x100, used ring at +0x140), or where `placements` says (a list of
+    (size, table, available, used) per queue), buffers with content from 0x900 (inside the
     image) and empty device-writable buffers from 0x2000 (past the image: RAM reads as zero)."""
 
     SIZE = 16
 
-    def __init__(self, queues):
+    def __init__(self, queues, placements=None):
         self.image = bytearray(0x1800)
         self.queues = queues
+        self.placements = placements or [self.default_placement(q) for q in range(queues)]
         self.next_desc = [0] * queues
         self.avail = [0] * queues
         self.data = 0x900
         self.free = 0x2000
 
     @staticmethod
-    def placement(q):
+    def default_placement(q):
         base = q * 0x300
         return (Ram.SIZE, base, base + 0x100, base + 0x140)
+
+    def placement(self, q):
+        return self.placements[q]
 
     def buffer(self, content=b"", length=None):
         if length is not None:
@@ -52,16 +57,16 @@ class Ram:
 
     def chain(self, q, buffers, publish=True):
         """buffers: (address, length, writable). Returns the head."""
-        _, table, avail, _ = self.placement(q)
+        size, table, avail, _ = self.placement(q)
         head = self.next_desc[q]
         for i, (address, length, writable) in enumerate(buffers):
-            slot = (head + i) % self.SIZE
+            slot = (head + i) % size
             last = i == len(buffers) - 1
             flags = (0 if last else NEXT) | (WRITE if writable else 0)
-            struct.pack_into("<QIHH", self.image, table + 16 * slot, address, length, flags, (slot + 1) % self.SIZE)
-        self.next_desc[q] = (head + len(buffers)) % self.SIZE
+            struct.pack_into("<QIHH", self.image, table + 16 * slot, address, length, flags, (slot + 1) % size)
+        self.next_desc[q] = (head + len(buffers)) % size
         if publish:
-            struct.pack_into("<H", self.image, avail + 4 + 2 * (self.avail[q] % self.SIZE), head)
+            struct.pack_into("<H", self.image, avail + 4 + 2 * (self.avail[q] % size), head)
             self.avail[q] += 1
             struct.pack_into("<H", self.image, avail + 2, self.avail[q])
         return head
@@ -70,8 +75,26 @@ class Ram:
         _, _, avail, _ = self.placement(q)
         struct.pack_into("<H", self.image, avail + 4 + 2 * slot, head)
 
+    def publish_again(self, q, head, count):
+        """Makes chain `head` available `count` more times (the device serves it each time)."""
+        for _ in range(count):
+            self.ring_entry(q, self.avail[q] % self.placement(q)[0], head)
+            self.avail[q] += 1
+        struct.pack_into("<H", self.image, self.placement(q)[2] + 2, self.avail[q] % 0x10000)
 
-def script(ram, ops, features=ALL, flags=0, prefix=b""):
+    def trimmed(self):
+        """The image without its zero tail (guest RAM past the image reads as zero)."""
+        return bytes(self.image).rstrip(b"\0")
+
+
+# Queue sizes of the budget seeds: more chains than one wake-up serves (Queue.defaultBudget 64;
+# vsock's exchange moves 256), so the device stops at its budget, asks to be notified again, and
+# the harness follows (FuzzGuest.followRequeues).
+BIG = (128, 0x1000, 0x0C00, 0x3000)   # descriptor table 0x1000-0x1800, available 0x0C00-0x0D06
+HUGE = (256, 0x1000, 0x0C00, 0x3000)  # table 0x1000-0x2000: only descriptor 0 is non-zero
+
+
+def script(ram, ops, features=ALL, flags=0, prefix=b"", trim=False):
     """A DeviceScript input: header, queue placements, ops (kind, a, b, c), RAM image."""
     out = bytearray(prefix)
     out += struct.pack("<QBB", features, flags, len(ops))
@@ -79,7 +102,7 @@ def script(ram, ops, features=ALL, flags=0, prefix=b""):
         out += struct.pack("<HHHH", *ram.placement(q))
     for kind, a, b, c in ops:
         out += struct.pack("<BBHI", kind, a, b, c)
-    return out + ram.image
+    return out + (ram.trimmed() if trim else ram.image)
 
 
 def notify(q): return (0, q, 0, 0)
@@ -119,6 +142,12 @@ def blk():
     ram.ring_entry(0, 1, 3)
     write("blk", "two-steps", script(ram, [notify(0), avail_index(0, 2), notify(0), (4, 0, 0, 0), notify(0)],
                                      prefix=b"\0"))
+    # 100 reads of one sector in a queue of 128: one budget, then the requeued notify serves the rest.
+    ram = Ram(1, [BIG])
+    head = ram.chain(0, [ram.buffer(struct.pack("<IIQ", 0, 0, 2)) + (False,), ram.buffer(length=512) + (True,),
+                         ram.buffer(b"\xff") + (True,)])
+    ram.publish_again(0, head, 99)
+    write("blk", "budget", script(ram, [notify(0)], prefix=b"\0", trim=True))
 
 
 def net():
@@ -137,6 +166,11 @@ def net():
     ram.chain(0, [ram.buffer(length=100) + (True,)])
     source, _ = ram.buffer(b"\0" * 12 + bytes(range(150)))
     write("net", "rx-merged", script(ram, [device_op(0, b=162, c=source), device_op(1)]))
+    # A full tx queue of 128: transmit stops at the queue's size, then the requeued notify.
+    ram = Ram(2, [Ram.default_placement(0), BIG])
+    head = ram.chain(1, [ram.buffer(frame) + (False,)])
+    ram.publish_again(1, head, 127)
+    write("net", "budget", script(ram, [notify(1), device_op(2)], trim=True))
 
 
 def vsock():
@@ -170,6 +204,11 @@ def vsock():
     ram.chain(1, [ram.buffer(packet(1, 7, 80, src_cid=9)) + (False,)])
     ram.chain(1, [ram.buffer(packet(99, 7, 80)) + (False,)])
     write("vsock", "refused", script(ram, [notify(1)]))
+    # 256 resets of no connection in a tx queue of 256: one exchange's budget, then another notify.
+    ram = Ram(3, [Ram.default_placement(0), HUGE, (16, 0x600, 0x700, 0x740)])
+    head = ram.chain(1, [ram.buffer(packet(3, 7, 80)) + (False,)])
+    ram.publish_again(1, head, 255)
+    write("vsock", "budget", script(ram, [notify(1), device_op(0)], trim=True))
 
 
 def mem():
@@ -186,6 +225,10 @@ def mem():
     write("mem", "requests", script(ram, [notify(0)], prefix=prefix))
     write("mem", "resize", script(ram, [device_op(0, c=8192), notify(0), (4, 0, 0, 0), notify(0)], prefix=prefix))
     write("mem", "big-blocks", script(ram, [notify(0)], prefix=struct.pack("<BH", 4, 2)))
+    ram = Ram(1, [BIG])
+    head = ram.chain(0, [ram.buffer(request(3, base, 8)) + (False,), ram.buffer(length=10) + (True,)])
+    ram.publish_again(0, head, 99)
+    write("mem", "budget", script(ram, [notify(0)], prefix=prefix, trim=True))
 
 
 def virtqueue():
@@ -193,27 +236,35 @@ def virtqueue():
     ram.chain(0, [ram.buffer(b"abcd" * 8) + (False,), ram.buffer(length=64) + (True,)])
     ram.chain(0, [ram.buffer(length=32) + (True,), ram.buffer(length=32) + (True,)])
     ram.chain(0, [ram.buffer(b"x" * 16) + (False,)])
-    size, table, avail, used = Ram.placement(0)
+    size, table, avail, used = ram.placement(0)
     ops = [(0, 0, 0, 0), (1, 0, 4, 100), (2, 0x41, 48, 8), (3, 0, 0, 96), (0, 0, 0, 0), (4, 2, 0, 1),
            (7, 0, 5, 0), (5, 0, 0, 0), (6, 0, 0, 0)]
     head = struct.pack("<HBHHHB", size, 0, table, avail, used, len(ops))
     body = b"".join(struct.pack("<BBHI", *op) for op in ops)
     write("virtqueue", "chains", head + body + ram.image)
     write("virtqueue", "drain-only", struct.pack("<HBHHHB", size, 0, table, avail, used, 0) + ram.image)
+    # A ring that feeds itself: queue size 1, the used ring on the available ring, so each used
+    # index the queue writes publishes one more chain; one used element first (op 3) puts the
+    # used index ahead; the drain (op 5, budget 64) ends at its budget, twice.
+    ram = Ram(1, [(1, 0x400, 0x800, 0x800)])
+    ram.chain(0, [ram.buffer(length=64) + (True,)], publish=False)
+    ops = [(3, 0, 0, 8), (5, 63, 0, 0), (5, 63, 0, 0), (0, 0, 0, 0)]
+    write("virtqueue", "self-feeding", struct.pack("<HBHHHB", 1, 0, 0x400, 0x800, 0x800, len(ops))
+          + b"".join(struct.pack("<BBHI", *op) for op in ops) + ram.trimmed())
 
 
 def mmio():
     def access(kind, offset, value, width=4):
         return struct.pack("<BBHQ", kind, width - 1, offset, value)
 
-    def driver(device, queue_count, features_low, features_high, extra=b""):
+    def driver(device, queue_count, features_low, features_high, extra=b"", placement=Ram.default_placement):
         out = bytearray([device])
         out += access(1, 0x70, 0) + access(1, 0x70, 1) + access(1, 0x70, 3)
         out += access(1, 0x14, 0) + access(0, 0x10, 0) + access(1, 0x14, 1) + access(0, 0x10, 0)
         out += access(1, 0x24, 0) + access(1, 0x20, features_low) + access(1, 0x24, 1) + access(1, 0x20, features_high)
         out += access(1, 0x70, 11) + access(0, 0x70, 0)
         for q in range(queue_count):
-            size, table, avail, used = Ram.placement(q)
+            size, table, avail, used = placement(q)
             out += access(1, 0x30, q) + access(0, 0x34, 0) + access(1, 0x38, size)
             out += access(1, 0x80, table) + access(1, 0x84, 0) + access(1, 0x90, avail) + access(1, 0x94, 0)
             out += access(1, 0xA0, used) + access(1, 0xA4, 0) + access(1, 0x44, 1)
@@ -222,11 +273,11 @@ def mmio():
 
     def descriptor(index, address, length, flags, next_index=0):
         # Stores go to guest RAM at offset * 8.
-        table = Ram.placement(0)[1]
+        table = Ram.default_placement(0)[1]
         entry = table + 16 * index
         return access(2, entry // 8, address) + access(2, entry // 8 + 1, length | flags << 32 | next_index << 48)
 
-    avail = Ram.placement(0)[2]
+    avail = Ram.default_placement(0)[2]
     publish = access(2, avail // 8, 1 << 16)  # flags 0, idx 1, ring[0] = 0
     rng = descriptor(0, 0x900, 64, WRITE) + publish + access(1, 0x50, 0) + access(0, 0x60, 0) + access(1, 0x64, 1)
     write("mmio", "rng", driver(0, 1, 0, 1, rng))
@@ -237,6 +288,12 @@ def mmio():
     blk = header + descriptor(0, 0x900, 16, NEXT, 1) + descriptor(1, 0xA00, 512, WRITE | NEXT, 2) \
         + descriptor(2, 0xC00, 1, WRITE) + publish + access(1, 0x50, 0) + access(1, 0x100, 7, 2)
     write("mmio", "blk", driver(2, 1, 0x0000_6244, 1, blk))
+    # 100 rng requests in a queue of 128 (every ring entry 0, so each is descriptor 0): one
+    # budget, then the requeued notify.
+    big = lambda q: BIG
+    rng_budget = access(2, BIG[1] // 8, 0x900) + access(2, BIG[1] // 8 + 1, 64 | WRITE << 32) \
+        + access(2, BIG[2] // 8, 100 << 16) + access(1, 0x50, 0) + access(0, 0x60, 0)
+    write("mmio", "rng-budget", driver(0, 1, 0, 1, rng_budget, placement=big))
     write("mmio", "bad-widths", driver(0, 1, 0, 1, access(1, 0x70, 0, 2) + access(0, 0x10, 0, 1) + access(1, 0x50, 0, 8)))
 
 

@@ -85,23 +85,24 @@ public struct DeviceScript {
     }
 
     /// Initializes the device, then runs the ops (with no ops: one notify of every queue).
-    /// Device-specific ops go to `deviceOp`, with whether the device may process its queues
-    /// now: false while its own writes could feed its rings (`deviceCouldFeedItself`, a
-    /// temporary guard), so a target asks before any call that drains queues. The answer can
-    /// change only when the harness writes guest memory (op 2): the device's own writes cannot
-    /// reach the descriptor tables while it is true.
-    public func play(_ transport: MMIOTransport, _ memory: GuestMemory, deviceOp: (Op, _ mayRun: Bool) -> Void = { _, _ in }) {
+    /// Device-specific ops go to `deviceOp`. After every op, the notifies the device asked for
+    /// (it stopped at its budget) are given, up to the guest's per-input limit
+    /// (`FuzzGuest.followRequeues`), so the budget path runs and a ring that feeds itself ends.
+    public func play(_ transport: MMIOTransport, on guest: FuzzGuest, deviceOp: (Op) -> Void = { _ in }) {
         typealias R = MMIOTransport.Register
+        let memory = guest.memory
         initialize(transport)
-        var mayRun = !deviceCouldFeedItself(queues, memory)
         if ops.isEmpty {
-            for index in queues.indices where mayRun { transport.writeRegister(R.queueNotify, UInt64(index)) }
+            for index in queues.indices {
+                transport.writeRegister(R.queueNotify, UInt64(index))
+                guest.followRequeues(transport)
+            }
             return
         }
         for op in ops {
             switch op.kind % 16 {
             case 0:
-                if mayRun { transport.writeRegister(R.queueNotify, UInt64(op.a)) }
+                transport.writeRegister(R.queueNotify, UInt64(op.a))
             case 1:
                 // The driver publishes more (or fewer) buffers: a new available index.
                 guard !queues.isEmpty else { break }
@@ -109,7 +110,6 @@ public struct DeviceScript {
                 if let address = GuestAddress(ring).adding(2) { try? memory.store(op.b, at: address) }
             case 2:
                 try? memory.store(op.c, at: GuestAddress(UInt64(op.b)))
-                mayRun = !deviceCouldFeedItself(queues, memory)
             case 3:
                 transport.writeRegister(R.interruptAck, UInt64(op.c))
             case 4:
@@ -123,8 +123,17 @@ public struct DeviceScript {
                     _ = transport.readRegister(offset, width: width)
                 }
             default:
-                deviceOp(Op(kind: op.kind % 16 - DeviceScript.firstDeviceOp, a: op.a, b: op.b, c: op.c), mayRun)
+                deviceOp(Op(kind: op.kind % 16 - DeviceScript.firstDeviceOp, a: op.a, b: op.b, c: op.c))
             }
+            guest.followRequeues(transport)
         }
     }
+}
+
+/// Where a queue lives in guest memory, as the driver programs it.
+public struct QueuePlacement {
+    public var size: UInt16
+    public var descriptors: UInt64
+    public var available: UInt64
+    public var used: UInt64
 }

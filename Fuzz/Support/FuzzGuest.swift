@@ -14,9 +14,13 @@ public final class FuzzGuest: @unchecked Sendable {
     public static let hotplugBase = GuestAddress(0x10_0000)
     public static let hotplugSize: UInt64 = 1 << 20
 
+    /// Re-notifies a device asked for per input at most (see `followRequeues`).
+    public static let requeueLimit = 8
+
     public let memory: GuestMemory
     public let line = DriverDouble.CountingLine()
     public let interrupt: VirtioInterrupt
+    private let requeues = Requeues()
 
     public init() {
         // The layout is fixed and valid; a failure here is a broken harness, not a finding.
@@ -35,11 +39,50 @@ public final class FuzzGuest: @unchecked Sendable {
         let count = min(image.count, Int(FuzzGuest.ramSize))
         if count > 0 { try! memory.write(UnsafeRawBufferPointer(rebasing: image[0..<count]), at: GuestAddress(0)) }
         interrupt.acknowledge(~0)
+        requeues.reset()
     }
 
-    /// A transport for `device` over this memory; its log lines (NEEDS_RESET reasons) are dropped.
+    /// A transport for `device` over this memory; its log lines (NEEDS_RESET reasons) are
+    /// dropped, and its requests for another notify (the device stopped at its budget) wait in
+    /// this guest for `followRequeues`. One transport per input: `load` forgets the requests.
     public func transport(for device: any VirtioDevice) -> MMIOTransport {
-        MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "fuzz") { _ in }
+        MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "fuzz",
+                      requeue: { [requeues] queue in requeues.ask(queue) }, log: { _ in })
+    }
+
+    /// Gives `transport` the notifies its device asked for, as the VMM's event loop does when a
+    /// device's `requeue` signals the queue's ioeventfd again, but at most `requeueLimit` per
+    /// input: a ring that feeds itself (the device's used ring over its available index) keeps
+    /// asking, and each notify serves one budget of it. Targets call it after every step that
+    /// can run a device.
+    public func followRequeues(_ transport: MMIOTransport) {
+        while let queue = requeues.next(limit: FuzzGuest.requeueLimit) {
+            transport.notify(queue: queue)
+        }
+    }
+}
+
+/// The queues a transport asked to have notified again, in order, each at most once (as the
+/// ioeventfd's counter coalesces signals), and how many were followed during the input.
+/// libFuzzer runs every input on one thread, and so do the devices here.
+private final class Requeues: @unchecked Sendable {
+    private var pending: [Int] = []
+    private var followed = 0
+
+    func ask(_ queue: Int) {
+        if !pending.contains(queue) { pending.append(queue) }
+    }
+
+    /// The next queue to notify, or nil when none is pending or `limit` were followed already.
+    func next(limit: Int) -> Int? {
+        guard followed < limit, !pending.isEmpty else { return nil }
+        followed += 1
+        return pending.removeFirst()
+    }
+
+    func reset() {
+        pending.removeAll(keepingCapacity: true)
+        followed = 0
     }
 }
 

@@ -19,6 +19,6 @@ func fuzzBlock(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let transport = transports[Int(input.u8() & 1)]
     let script = DeviceScript(&input, queueCount: 1)
     guest.load(image: input.rest())
-    script.play(transport, guest.memory)
+    script.play(transport, on: guest)
     return 0
 }

@@ -21,7 +21,7 @@ func fuzzMem(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let transport = guest.transport(for: device)
     let script = DeviceScript(&input, queueCount: 1)
     guest.load(image: input.rest())
-    script.play(transport, guest.memory) { op, _ in
+    script.play(transport, on: guest) { op in
         if (try? device.setRequestedSize(UInt64(op.c))) != nil { transport.configChanged() }
     }
     return 0

@@ -21,14 +21,13 @@ func fuzzNet(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let script = DeviceScript(&input, queueCount: 2)
     guest.load(image: input.rest())
     backend.drainDeviceSide()
-    script.play(transport, guest.memory) { op, mayRun in
+    script.play(transport, on: guest) { op in
         switch op.kind % 3 {
         case 0:
             let length = max(12, Int(op.b % 2048))
             let start = UInt64(op.c) % (FuzzGuest.ramSize - UInt64(length))
             if let frame = try? guest.memory.read(count: length, at: GuestAddress(start)) { backend.inject(frame) }
         case 1:
-            guard mayRun else { break }
             do {
                 try device.backendReadable()
             } catch {

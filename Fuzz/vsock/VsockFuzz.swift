@@ -30,12 +30,14 @@ func fuzzVsock(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var input = FuzzBytes(data, size)
     let script = DeviceScript(&input, queueCount: 3)
     guest.load(image: input.rest())
-    script.play(transport, guest.memory) { op, mayRun in
+    script.play(transport, on: guest) { op in
         switch op.kind % 4 {
         case 0:
-            guard mayRun else { break }
             do {
-                try device.processHostEvents()
+                // As the VMM's event loop does: a budget's worth at most, then a notify later.
+                if try device.processHostEvents() == .budgetExhausted {
+                    transport.notifyLater(queue: VsockDevice.txQueue)
+                }
             } catch {
                 transport.fail("host socket event: \(error)")  // as the VMM's event loop does
             }
