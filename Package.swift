@@ -28,7 +28,9 @@ let package = Package(
         .target(name: "Sys"),
         .target(name: "KVM", dependencies: ["CKVM", "Sys"]),
         // Guest physical memory: mmap'd regions, bounds-checked access.
-        .target(name: "Memory", dependencies: ["Sys"]),
+        // C shim: single-access loads and stores of guest memory the guest shares (ring indexes).
+        .target(name: "CMemory", path: "CSources/CMemory"),
+        .target(name: "Memory", dependencies: ["Sys", "CMemory"]),
         // Emulated devices on the I/O and MMIO buses: 8250 UART, i8042, boot timer.
         .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
         // Virtio: split virtqueues, the virtio-mmio transport, and the devices behind it.

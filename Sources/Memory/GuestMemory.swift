@@ -193,24 +193,27 @@ public final class GuestMemory: @unchecked Sendable {
         }
     }
 
-    /// Reads a value of a plain type (unaligned access is fine).
+    /// Reads a value of a plain type (unaligned access is fine). A naturally aligned 2-, 4- or
+    /// 8-byte value is read in one access (`WholeAccess`), so a field the guest rewrites
+    /// meanwhile reads as its old or its new value.
     public func load<T: BitwiseCopyable>(_ type: T.Type = T.self, at address: GuestAddress) throws(MemoryError) -> T {
         guard let region = region(containing: address, length: UInt64(MemoryLayout<T>.size)) else {
             throw .outOfRange(address, length: UInt64(MemoryLayout<T>.size))
         }
         // SAFETY: the T-sized range is inside the region (checked above).
         let source = UnsafeRawPointer(bitPattern: region.hostAddress)!.advanced(by: Int(address.raw - region.guestBase.raw))
-        return source.loadUnaligned(as: T.self)
+        return WholeAccess.load(T.self, from: source) ?? source.loadUnaligned(as: T.self)
     }
 
-    /// Writes a value of a plain type (unaligned access is fine).
+    /// Writes a value of a plain type (unaligned access is fine); a naturally aligned 2-, 4- or
+    /// 8-byte value in one access, so the guest never sees half of it.
     public func store<T: BitwiseCopyable>(_ value: T, at address: GuestAddress) throws(MemoryError) {
         guard let region = region(containing: address, length: UInt64(MemoryLayout<T>.size)) else {
             throw .outOfRange(address, length: UInt64(MemoryLayout<T>.size))
         }
         // SAFETY: the T-sized range is inside the region (checked above).
         let dest = UnsafeMutableRawPointer(bitPattern: region.hostAddress)!.advanced(by: Int(address.raw - region.guestBase.raw))
-        dest.storeBytes(of: value, as: T.self)
+        if !WholeAccess.store(value, to: dest) { dest.storeBytes(of: value, as: T.self) }
     }
 
     /// Sets `length` bytes at `address` to zero.
