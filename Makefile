@@ -79,8 +79,9 @@ fuzz-smoke:
 	rm -rf .build-fuzz/smoke/corpus
 	FUZZ_OUT=.build-fuzz/smoke scripts/fuzz --seconds $(FUZZ_SMOKE_SECONDS)
 
-# The nested pass: one group of suites per fresh L1, one test at a time, a failed group retried
-# once (loudly) in a fresh L1; see scripts/test-nested for why. NESTED_TIMEOUT bounds each L1.
+# The nested pass: one group of suites per fresh L1, one test at a time; a group whose L1 wedged
+# or could not start (with-kvm 124/125) is rerun once, loudly, in a fresh L1, a group whose tests
+# failed never is; see scripts/test-nested. NESTED_TIMEOUT bounds each L1.
 NESTED_MEM     ?= 8192
 NESTED_TIMEOUT ?= 1500
 
