@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // No traits: the default ones (BinaryDelimitedStreams) pull full Foundation into the agent.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // C shim over <linux/kvm.h>: ioctl numbers as constants, a few helpers. No logic.
@@ -73,9 +74,19 @@ let package = Package(
         // Host-side call sequences over the agent client (run a container, read to end-of-file)
         // and busybox container specs: the end-to-end tests, the host tests, kvmrun bench agent.
         .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),
+        // C shim for the host runtime: SCM_RIGHTS descriptor passing (console sockets).
+        .target(name: "CRuntime", path: "CSources/CRuntime"),
+        // The sandbox runtime (host side): sandbox and container state machines, on-disk state
+        // under flock, the sandbox's VMM process, rootfs images, memory hotplug per container,
+        // the per-process host relay, OCI hooks, network namespaces. A library: the CLI's
+        // runc-compatible verbs, and later the containerd shim and VM templates, call it.
+        .target(name: "Runtime", dependencies: [
+            "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "Sys", "CRuntime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Runtime", "VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
@@ -84,6 +95,9 @@ let package = Package(
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
         // stdio, cgroups, users, netlink (no guest needed).
         .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "OCIJSON", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
+        // The runtime's logic on this host: state machines, state files and locks, hooks, spec
+        // translation, relays against the agent binary on a Unix socket (no guest needed).
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "Sys", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
