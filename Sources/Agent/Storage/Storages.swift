@@ -105,6 +105,16 @@ public final class Storages: @unchecked Sendable {
             usleep(10_000)
             waited += 10
         }
+        // A drive the host swapped a new backing file into (a runtime's pre-created slot) exists
+        // before the guest has read its new capacity: wait until the size is not zero.
+        let sizeFile = "/sys/class/block/" + (path.split(separator: "/").last.map(String.init) ?? "") + "/size"
+        while Files.exists(sizeFile), (readTextFile(sizeFile) ?? "0").split(separator: "\n").first == "0" {
+            guard waited < deviceWaitMilliseconds else {
+                throw AgentError(.failedPrecondition, "storage: device \(path) still has no capacity after \(deviceWaitMilliseconds) ms")
+            }
+            usleep(10_000)
+            waited += 10
+        }
     }
 
     private func mountCall(_ source: String, _ point: String, _ fstype: String, _ options: MountOptions) throws(AgentError) {

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AgentClient
+import Logging
+import Sys
+
+/// What a sandbox VM is booted with.
+public struct SandboxVMConfig: Sendable {
+    public var vcpus: Int = 1
+    public var baseMemoryMiB: UInt64 = 256
+    /// The virtio-mem region containers' memory is hot-added from (a multiple of 128 MiB).
+    public var hotplugRegionMiB: UInt64 = 2048
+    /// Pre-created virtio-blk slots for container rootfs images.
+    public var blockSlots: Int = 4
+    /// The image for slot 0 at boot (the first container's rootfs), read-only or not.
+    public var firstImage: (path: String, readonly: Bool)?
+    public var network: SandboxNetwork?
+    public var bootTimeoutSeconds: Int = 120
+
+    public init() {}
+}
+
+/// Starting and stopping a sandbox's VMM process (`kvmrun vm run` in its own session, owning
+/// the VM, its control API socket and its hybrid-vsock socket) and reaching its agent.
+public enum SandboxVM {
+    /// Paths of a sandbox's VMM files in `directory` (Unix socket paths must stay under 108 bytes).
+    public static func paths(directory: String) -> (api: String, vsock: String, console: String, log: String, placeholder: String) {
+        (directory + "/api.sock", directory + "/vsock.sock", directory + "/console.log", directory + "/vmm.log",
+         directory + "/empty.img")
+    }
+
+    /// Boots the VM and waits until its agent answers Health.Check. On failure the VMM is killed
+    /// and the error carries the end of its console and log.
+    public static func boot(
+        _ config: SandboxVMConfig, directory: String, firmware: Firmware, logger: Logger
+    ) throws(RuntimeError) -> (vmm: ProcessIdentity, client: AgentClient, slots: [BlockSlot]) {
+        let files = paths(directory: directory)
+        guard files.vsock.utf8.count < 108 else {
+            throw .invalidInput("sandbox directory \(directory) is too long for a Unix socket path (use a shorter --root)")
+        }
+        let placeholder = open(files.placeholder, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard placeholder >= 0 else { throw .failed(step: "create \(files.placeholder)", reason: errnoText()) }
+        close(placeholder)
+        var slots: [BlockSlot] = []
+        var arguments = [
+            "vm", "run", "--kernel", firmware.kernel, "--initrd", firmware.initrd, "--cpus", String(config.vcpus),
+            "--memory", "\(config.baseMemoryMiB)M,hotplug=\(config.hotplugRegionMiB)M",
+            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet", "--console", "file:\(files.console)",
+            "--vsock", "cid=3,uds=\(files.vsock)", "--api-socket", files.api,
+        ]
+        for index in 0..<config.blockSlots {
+            let driveID = "slot\(index)"
+            var disk = "path=\(files.placeholder),id=\(driveID)"
+            if index == 0, let first = config.firstImage {
+                disk = "path=\(first.path),id=\(driveID)" + (first.readonly ? ",readonly=on" : "")
+            }
+            arguments += ["--disk", disk]
+            slots.append(BlockSlot(index: index, driveID: driveID, guestDevice: "/dev/vd" + String(UnicodeScalar(UInt8(0x61 + index))),
+                                   containerID: nil))
+        }
+        if let network = config.network {
+            arguments += ["--netns", network.netnsPath, "--net", "tap=\(network.tapName),mac=\(network.interface.mac)"]
+        }
+        logger.debug("starting the sandbox VMM", metadata: ["argv": "\(arguments.joined(separator: " "))"])
+        let pid = try spawnDetached(firmware.executable, arguments, logPath: files.log)
+        guard let identity = ProcessIdentity.of(pid) else {
+            throw .failed(step: "boot the sandbox VM", reason: "the VMM (pid \(pid)) exited at once: \(tail(files.log))")
+        }
+        do {
+            let client = try waitForAgent(socket: files.vsock, vmm: identity, timeoutSeconds: config.bootTimeoutSeconds)
+            return (identity, client, slots)
+        } catch {
+            kill(identity.pid, SIGKILL)
+            throw .failed(step: "boot the sandbox VM", reason: "\(error); console: \(tail(files.console)); vmm: \(tail(files.log))")
+        }
+    }
+
+    /// Connects to the agent of a running sandbox VM.
+    public static func connect(socket: String) throws(RuntimeError) -> AgentClient {
+        do { return try AgentClient.connect(hybridVsock: socket) } catch {
+            throw .failed(step: "connect to the sandbox's agent at \(socket)", reason: "\(error)")
+        }
+    }
+
+    static func waitForAgent(socket: String, vmm: ProcessIdentity, timeoutSeconds: Int) throws(RuntimeError) -> AgentClient {
+        let deadline = MonotonicClock.now + Int64(timeoutSeconds) * 1_000_000_000
+        var lastError = "the VMM's vsock socket never appeared"
+        while MonotonicClock.now < deadline {
+            guard vmm.isAlive else { throw .failed(step: "wait for the agent", reason: "the VMM exited") }
+            if access(socket, F_OK) == 0 {
+                do {
+                    let client = try AgentClient.connect(hybridVsock: socket, connectTimeout: .seconds(5))
+                    if try client.check(timeout: .after(.seconds(10))).status == .serving { return client }
+                    client.close()
+                } catch {
+                    lastError = "\(error)"
+                }
+            }
+            usleep(50_000)
+        }
+        throw .failed(step: "wait for the agent", reason: "no answer within \(timeoutSeconds) s (last: \(lastError))")
+    }
+
+    /// Stops the VM: asks the agent to end the sandbox (the guest reboots, the VMM exits 0), then
+    /// the control API, then SIGTERM, then SIGKILL, each with a grace period. Returns how it ended.
+    @discardableResult
+    public static func stop(vmm: ProcessIdentity, apiSocket: String, vsockSocket: String, logger: Logger) -> String {
+        guard vmm.isAlive else { return "already gone" }
+        if let client = try? AgentClient.connect(hybridVsock: vsockSocket, connectTimeout: .seconds(2)) {
+            try? client.destroySandbox(timeout: .after(.seconds(5)))
+            client.close()
+            if waitGone(vmm, milliseconds: 10_000) { return "destroyed by the agent" }
+        }
+        if (try? VMMControl(socket: apiSocket).shutdown()) != nil, waitGone(vmm, milliseconds: 5000) { return "shut down by the API" }
+        kill(vmm.pid, SIGTERM)
+        if waitGone(vmm, milliseconds: 5000) { return "terminated" }
+        logger.warning("the sandbox VMM did not stop; killing it", metadata: ["pid": "\(vmm.pid)"])
+        kill(vmm.pid, SIGKILL)
+        _ = waitGone(vmm, milliseconds: 5000)
+        return "killed"
+    }
+
+    static func waitGone(_ process: ProcessIdentity, milliseconds: Int) -> Bool {
+        var waited = 0
+        while process.isAlive {
+            if waited >= milliseconds { return false }
+            usleep(20_000)
+            waited += 20
+        }
+        return true
+    }
+
+    static func tail(_ path: String) -> String {
+        guard let bytes = AtomicFile.readBytes(path), !bytes.isEmpty else { return "(empty)" }
+        return String(decoding: bytes.suffix(1500), as: UTF8.self)
+    }
+}
