@@ -10,17 +10,21 @@ public struct Spec: Codable, Equatable, Sendable {
     public var hostname: String?
     public var domainname: String?
     public var mounts: [Mount]?
+    /// Programs the runtime runs on the host around the container's lifecycle (SpecHooks.swift).
+    public var hooks: Hooks?
     public var annotations: [String: String]?
     public var linux: Linux?
 
     public init(ociVersion: String = "1.1.0", process: Process? = nil, root: Root? = nil, hostname: String? = nil,
-                domainname: String? = nil, mounts: [Mount]? = nil, annotations: [String: String]? = nil, linux: Linux? = nil) {
+                domainname: String? = nil, mounts: [Mount]? = nil, annotations: [String: String]? = nil, linux: Linux? = nil,
+                hooks: Hooks? = nil) {
         self.ociVersion = ociVersion
         self.process = process
         self.root = root
         self.hostname = hostname
         self.domainname = domainname
         self.mounts = mounts
+        self.hooks = hooks
         self.annotations = annotations
         self.linux = linux
     }

@@ -160,3 +160,14 @@ extension Spec.Resources.Pids {
         limit = try keys.integer(Int64.self, forKey: .limit)
     }
 }
+
+extension Spec.Hook {
+    enum CodingKeys: String, CodingKey { case path, args, env, timeout }
+    public init(from decoder: any Decoder) throws {
+        let keys = try decoder.container(keyedBy: CodingKeys.self)
+        path = try keys.decode(String.self, forKey: .path)
+        args = try keys.decodeIfPresent([String].self, forKey: .args)
+        env = try keys.decodeIfPresent([String].self, forKey: .env)
+        timeout = try keys.integerIfPresent(Int.self, forKey: .timeout)
+    }
+}

@@ -31,6 +31,7 @@ extension Spec {
                 throw SpecError(field: field, reason: "\(namespace.type) namespaces are not supported")
             }
         }
+        if let hooks { try hooks.validate() }
         if let hostname, !hostname.isEmpty, !seen.contains("uts") {
             throw SpecError(field: "hostname", reason: "a hostname needs a private UTS namespace (add {\"type\": \"uts\"} to linux.namespaces)")
         }
@@ -108,6 +109,24 @@ extension Spec.Process {
         }
         if let size = consoleSize, size.height > UInt32(UInt16.max) || size.width > UInt32(UInt16.max) {
             throw SpecError(field: "\(field).consoleSize", reason: "larger than 65535")
+        }
+    }
+}
+
+extension Spec.Hooks {
+    /// Each hook's path absolute, its timeout above zero, its env NAME=VALUE.
+    public func validate() throws(SpecError) {
+        for (phase, hooks) in phases {
+            for (index, hook) in hooks.enumerated() {
+                let field = "hooks.\(phase)[\(index)]"
+                try Spec.absolute(hook.path, "\(field).path")
+                if let timeout = hook.timeout, timeout <= 0 {
+                    throw SpecError(field: "\(field).timeout", reason: "must be greater than zero, not \(timeout)")
+                }
+                for (number, entry) in (hook.env ?? []).enumerated() where !entry.contains("=") || entry.hasPrefix("=") {
+                    throw SpecError(field: "\(field).env[\(number)]", reason: "must be NAME=VALUE, not \"\(entry)\"")
+                }
+            }
         }
     }
 }
