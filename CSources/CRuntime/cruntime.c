@@ -4,6 +4,17 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
+int kvmrun_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+short kvmrun_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+int kvmrun_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int kvmrun_send_fd(int socket, int fd, const char *name) {
     char payload[256];

@@ -53,21 +53,21 @@ public enum RootfsImage {
         fstat(input, &info)
         guard ftruncate(output, info.st_size) == 0 else { throw .failed(step: step, reason: "ftruncate: \(errnoText())") }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var offset = lseek(input, 0, SEEK_DATA)
+        var offset = lseek(input, 0, 3 /* SEEK_DATA */)
         while offset >= 0 && offset < info.st_size {
-            let end = lseek(input, offset, SEEK_HOLE)
+            let end = lseek(input, offset, 4 /* SEEK_HOLE */)
             var position = offset
             while position < end {
-                let want = Int(min(Int64(buffer.count), end - position))
+                let want = min(buffer.count, Int(end - position))
                 // SAFETY: reads and writes stay inside the local buffer (want ≤ its size).
                 let got = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, want, position) }
                 guard got > 0 else { throw .failed(step: step, reason: "read \(image): \(errnoText())") }
                 guard buffer.withUnsafeBytes({ pwrite(output, $0.baseAddress, got, position) }) == got else {
                     throw .failed(step: step, reason: "write: \(errnoText())")
                 }
-                position += Int64(got)
+                position += got
             }
-            offset = lseek(input, end, SEEK_DATA)
+            offset = lseek(input, end, 3 /* SEEK_DATA */)
         }
     }
 }

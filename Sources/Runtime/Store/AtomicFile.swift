@@ -14,7 +14,7 @@ public enum AtomicFile {
         var written = 0
         while written < bytes.count {
             // SAFETY: written < bytes.count, so pointer and length stay inside the array.
-            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if count < 0 {
                 if errno == EINTR { continue }
                 let reason = errnoText()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CRuntime
 
 /// Starts a detached helper process of the runtime (the sandbox's VMM): its own session, stdin
 /// and stdout on /dev/null, stderr appended to `logPath`, no other descriptor inherited (the
@@ -13,7 +14,7 @@ func spawnDetached(_ executable: String, _ arguments: [String], logPath: String)
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3)
+    kvmrun_spawn_addclosefrom(&actions, 3)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -22,7 +23,7 @@ func spawnDetached(_ executable: String, _ arguments: [String], logPath: String)
     sigfillset(&all)
     posix_spawnattr_setsigmask(&attributes, &empty)
     posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID))
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | kvmrun_spawn_setsid_flag())
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var child: pid_t = 0
@@ -35,7 +36,7 @@ func spawnDetached(_ executable: String, _ arguments: [String], logPath: String)
 /// output when it fails.
 func runTool(_ executable: String, _ arguments: [String], step: String) throws(RuntimeError) {
     var pipeFDs: [Int32] = [0, 0]
-    guard pipe2(&pipeFDs, O_CLOEXEC) == 0 else { throw .failed(step: step, reason: "pipe: \(errnoText())") }
+    guard kvmrun_pipe_cloexec(&pipeFDs) == 0 else { throw .failed(step: step, reason: "pipe: \(errnoText())") }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

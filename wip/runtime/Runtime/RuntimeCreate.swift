@@ -61,11 +61,11 @@ extension Runtime {
             }
             let ownerSandbox = try store.sandboxID(ofContainer: sandboxID)
             try store.claim(container: options.id, sandbox: ownerSandbox)
-            do {
+            do throws(RuntimeError) {
                 let lock = try StateLock(path: store.lockPath(ownerSandbox), mode: .exclusive)
                 defer { lock.unlock() }
                 var (sandbox, _) = try refreshed(ownerSandbox, save: true)
-                guard sandbox.state != .stopped else { throw .failed(step: "add container \(options.id) to sandbox \(ownerSandbox)", reason: "the sandbox is stopped") }
+                guard sandbox.state != .stopped else { throw RuntimeError.failed(step: "add container \(options.id) to sandbox \(ownerSandbox)", reason: "the sandbox is stopped") }
                 try addContainer(options, bundle: bundle, to: &sandbox, preattachedSlot: nil)
             } catch {
                 store.release(container: options.id)
@@ -113,7 +113,7 @@ extension Runtime {
             logger.info("sandbox \(sandboxID) created", metadata: ["vmm": "\(vmm.pid)"])
         } catch {
             undo()
-            throw error
+            throw RuntimeError.step("create sandbox \(sandboxID)", error)
         }
     }
 
