@@ -155,7 +155,7 @@ final class HookScratch {
     init() throws {
         var template = Array("/tmp/kvmrun-hooktest-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw SystemError(call: "mkdtemp", errno: errno) }
-        path = String(cString: template)
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     deinit {
