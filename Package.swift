@@ -86,7 +86,7 @@ let package = Package(
         ]),
         .executableTarget(
             name: "kvmrun",
-            dependencies: ["VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Runtime", "VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
         .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),

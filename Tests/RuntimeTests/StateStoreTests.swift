@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Runtime
+@testable import Runtime
 import Testing
 
 @Suite("Runtime state on disk")
