@@ -1,0 +1,210 @@
+// One relay at work: its agent connection, its pty (with a terminal), the threads that move
+// the process's stdio, the wait for its exit, and the main loop that forwards signals until
+// then.
+#if canImport(Glibc)
+import Glibc
+#endif
+import AgentClient
+import AgentProtocol
+import FoundationEssentials
+import Synchronization
+import Sys
+
+final class RelaySession: Sendable {
+    let config: RelayConfig
+    let client: AgentClient
+    let terminal: RelayTerminal?
+    private let signals: FileDescriptor
+    /// Fired when the relay winds down: stdin reads and output writes give up.
+    let stop: RelayEvent
+    /// Fired when WaitProcess has answered (or failed).
+    let exited: RelayEvent
+    private let outputs = RelayThreads()
+    private let others = RelayThreads()
+    private let outcome = Mutex<Outcome?>(nil)
+    let closing = Atomic<Bool>(false)
+
+    enum Outcome {
+        case exited(Int32)
+        /// The agent went away or refused WaitProcess: the reason.
+        case lost(String)
+    }
+
+    /// How long the output streams may run on after the exit: the agent ends each stream
+    /// within its drain time (500 ms of silence after the exit); a background process that
+    /// keeps writing must not keep the relay, whose life is the process's, alive.
+    static let drainLimit: Duration = .seconds(3)
+    static let readLength: UInt32 = 32 << 10
+
+    /// Takes the signals (before the client's reader thread exists), connects to the agent,
+    /// then, with a terminal, makes the pty and sends its master to the console socket.
+    static func open(_ config: RelayConfig) throws(RuntimeError) -> RelaySession {
+        try config.validate()
+        let signals = try RelaySignals.take()
+        let client = try connect(config)
+        do {
+            let terminal = try config.terminal
+                ? RelayTerminal.open(consoleSocket: config.consoleSocket ?? "", rows: config.consoleRows, columns: config.consoleColumns)
+                : nil
+            return try RelaySession(config: config, client: client, terminal: terminal, signals: signals)
+        } catch {
+            client.close()
+            throw error
+        }
+    }
+
+    private init(config: RelayConfig, client: AgentClient, terminal: RelayTerminal?, signals: FileDescriptor) throws(RuntimeError) {
+        self.config = config
+        self.client = client
+        self.terminal = terminal
+        self.signals = signals
+        stop = try RelayEvent("the relay's stop")
+        exited = try RelayEvent("the process's exit")
+    }
+
+    private static func connect(_ config: RelayConfig) throws(RuntimeError) -> AgentClient {
+        do {
+            if config.agentSocketIsDirect {
+                return try AgentClient(connection: try StreamSocket.connectUnix(config.agentSocket))
+            }
+            return try AgentClient.connect(hybridVsock: config.agentSocket)
+        } catch {
+            throw .failed(step: "connect to the agent at \(config.agentSocket)", reason: "\(error)")
+        }
+    }
+
+    /// Relays until the process has exited and its output is drained; the status to exit
+    /// with. Every thread it started has returned (or is unblocked and returning) by then.
+    func serve() -> Int32 {
+        do {
+            try startPumps()
+        } catch {
+            settle(.lost("\(error)"))
+            exited.fire()
+        }
+        forwardSignals()
+        let result = outcome.withLock { $0 } ?? .lost("no answer to WaitProcess")
+        if case .exited = result {
+            _ = outputs.join(deadline: MonotonicClock.deadline(after: Self.drainLimit))
+        }
+        closing.store(true, ordering: .sequentiallyConsistent)
+        stop.fire()
+        client.close()
+        _ = outputs.join(deadline: MonotonicClock.deadline(after: .seconds(5)))
+        _ = others.join(deadline: MonotonicClock.deadline(after: .seconds(5)))
+        let status: Int32
+        switch result {
+        case let .exited(code):
+            status = min(max(code, 0), 255)
+        case let .lost(reason):
+            status = 255
+            complain("\(reason); exiting with 255")
+        }
+        if let path = config.exitFile {
+            do {
+                try RelayIO.writeAtomically("\(status)\n", to: path)
+            } catch {
+                complain("write the exit file: \(error)")
+            }
+        }
+        return status
+    }
+
+    private func startPumps() throws(RuntimeError) {
+        let output = terminal?.slave.raw ?? STDOUT_FILENO
+        try outputs.start("stdout") { [self] in pumpOutput(stderr: false, to: output) }
+        if terminal == nil {
+            try outputs.start("stderr") { [self] in pumpOutput(stderr: true, to: STDERR_FILENO) }
+        }
+        if let terminal {
+            // A hangup of the engine's side is SIGHUP (we lead the pty's session), not an EOF.
+            let input = terminal.slave.raw
+            try others.start("stdin") { [self] in pumpInput(from: input, closeAtEnd: false) }
+            if let size = terminal.windowSize() { resize(size) }
+        } else if config.stdinOpen {
+            try others.start("stdin") { [self] in pumpInput(from: STDIN_FILENO, closeAtEnd: true) }
+        } else {
+            closeStdin()
+        }
+        try others.start("wait") { [self] in waitForExit() }
+    }
+
+    // MARK: the exit
+
+    private func waitForExit() {
+        var request = Grpc_WaitProcessRequest()
+        request.containerID = config.containerID
+        request.execID = config.execID
+        do {
+            settle(.exited(try client.waitProcess(request).status))
+        } catch {
+            if case .connection = error {
+                settle(.lost("the agent connection is gone, and with it the VM? (\(error))"))
+            } else {
+                settle(.lost("\(error)"))
+            }
+        }
+        exited.fire()
+    }
+
+    private func settle(_ result: Outcome) {
+        outcome.withLock { if $0 == nil { $0 = result } }
+    }
+
+    // MARK: the main loop
+
+    /// Until the exit: each signal delivered to the relay goes to the process; SIGWINCH
+    /// carries the pty's new size.
+    private func forwardSignals() {
+        var entries = [pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: exited.fd.raw, events: Int16(POLLIN), revents: 0)]
+        while true {
+            entries[0].revents = 0
+            entries[1].revents = 0
+            if poll(&entries, 2, -1) < 0, errno != EINTR { return }
+            while let number = RelaySignals.next(signals) {
+                if number == SIGWINCH {
+                    if let size = terminal?.windowSize() { resize(size) }
+                } else {
+                    forward(number)
+                }
+            }
+            if entries[1].revents != 0 { return }
+        }
+    }
+
+    private func forward(_ number: Int32) {
+        var request = Grpc_SignalProcessRequest()
+        request.containerID = config.containerID
+        request.execID = config.execID
+        request.signal = UInt32(number)
+        do {
+            try client.signalProcess(request)
+        } catch {
+            if !gone(error) { complain("forward signal \(number): \(error)") }
+        }
+    }
+
+    private func resize(_ size: (rows: UInt16, columns: UInt16)) {
+        var request = Grpc_TtyWinResizeRequest()
+        request.containerID = config.containerID
+        request.execID = config.execID
+        request.row = UInt32(size.rows)
+        request.column = UInt32(size.columns)
+        do {
+            try client.ttyWinResize(request)
+        } catch {
+            if !gone(error) { complain("resize the terminal to \(size.rows)x\(size.columns): \(error)") }
+        }
+    }
+
+    /// Whether a failed call only says the process is gone (exited and forgotten by the agent,
+    /// or the relay winding down): nothing to report, WaitProcess reports the rest.
+    func gone(_ error: AgentError) -> Bool {
+        exited.fired || error.code == .notFound
+    }
+
+    func complain(_ message: String) {
+        ProcessRelay.complain("\(config.subject): \(message)")
+    }
+}
