@@ -12,13 +12,9 @@ import Testing
 /// CopyFile writes below /run/kata-containers/shared/containers here as in the guest, so what
 /// arrives can be read back.
 @Suite("Agent spec: copies through the agent binary", .serialized,
-       .enabled(if: getuid() == 0 && access(AgentSpecCopyTests.binary, X_OK) == 0))
+       .enabled(if: getuid() == 0 && access(SpecTestFiles.agentBinary, X_OK) == 0))
 struct AgentSpecCopyTests {
-    static var binary: String {
-        var path = #filePath
-        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
-        return path + "/.build/debug/kvmrun-agent"
-    }
+    static var binary: String { SpecTestFiles.agentBinary }
 
     static func connect(_ socket: String) throws -> AgentClient {
         var last: any Error = SystemError(call: "connect \(socket)", errno: ENOENT)
@@ -47,6 +43,8 @@ struct AgentSpecCopyTests {
         defer {
             SpecTestFiles.remove(shared)
             SpecTestFiles.remove(directory)
+            // The agent made the share root on this host: remove it again if nothing else is in it.
+            for path in [AgentSpec.guestShareRoot, "/run/kata-containers/shared", "/run/kata-containers"] { rmdir(path) }
         }
         // The host side: a file, and a tree with a file over one chunk, an empty file, a
         // subdirectory and an empty one with their own modes, a link.
