@@ -79,9 +79,12 @@ struct SandboxNetworkTests {
         let peerMAC = try Frames.parseMAC(try fixture.mac("vpeer", in: fixture.peer))
         let guestMAC = try Frames.parseMAC(network.interface.mac)
 
-        // Peer → veth ingress → TAP: the ARP request of a ping to the sandbox's address.
-        let ping = try ChildProcessRunner.start("/usr/sbin/ip", ["netns", "exec", fixture.peer, "ping", "-c", "1", "-W", "2", "10.88.0.5"])
-        defer { ping.stop() }
+        // Peer → veth ingress → TAP: the ARP request the peer's kernel sends before a UDP datagram
+        // to the sandbox's address (the socket is made in the peer namespace and stays there).
+        let udp = try NetworkNamespace.within(fixture.peerPath) { () throws(RuntimeError) -> FileDescriptor in
+            FileDescriptor(socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
+        }
+        try Frames.sendUDP(on: udp.raw, to: [10, 88, 0, 5], port: 9)
         let request = Frames.readARP(from: tap.raw, timeoutMilliseconds: 3000) { $0.operation == 1 && $0.targetIP == [10, 88, 0, 5] }
         #expect(request?.senderMAC == peerMAC, "the peer's ARP request arrives on the TAP")
         #expect(request?.senderIP == [10, 88, 0, 1])

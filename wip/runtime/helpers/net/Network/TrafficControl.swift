@@ -43,6 +43,16 @@ extension RouteSocket {
     /// On the ingress of `from`: every frame (u32 with one zero key, terminal) goes out of `to`
     /// (mirred egress redirect, TC_ACT_STOLEN so `from`'s own stack never sees it).
     func addRedirect(from: Int32, to: Int32, what: String) throws(NetlinkFailure) {
+        try exchange(type: KVMRUN_RTM_NEWTFILTER, flags: KVMRUN_NLM_F_ACK | KVMRUN_NLM_F_CREATE | KVMRUN_NLM_F_EXCL,
+                     header: Self.redirectHeader(from: from), attributes: Self.redirectAttributes(to: to), what: what)
+    }
+
+    /// The filter's tcmsg: on the ingress qdisc, priority 1, protocol all.
+    static func redirectHeader(from: Int32) -> [UInt8] {
+        tcHeader(index: from, handle: 0, parent: KVMRUN_TC_INGRESS_FILTER_PARENT, info: UInt32(1) << 16 | UInt32(KVMRUN_ETH_P_ALL_BE))
+    }
+
+    static func redirectAttributes(to: Int32) -> [RouteAttribute] {
         let mirred = [UInt32](repeating: 0, count: 2).flatMap(RouteMessage.le32)            // index, capab
             + RouteMessage.le32(UInt32(bitPattern: KVMRUN_TC_ACT_STOLEN))                    // action
             + [UInt32](repeating: 0, count: 2).flatMap(RouteMessage.le32)                    // refcnt, bindcnt
@@ -55,12 +65,8 @@ extension RouteSocket {
             .string(KVMRUN_TCA_ACT_KIND, "mirred"),
             .nested(KVMRUN_TCA_ACT_OPTIONS | KVMRUN_NLA_F_NESTED, [.bytes(KVMRUN_TCA_MIRRED_PARMS, mirred)]),
         ])
-        let info = UInt32(1) << 16 | UInt32(KVMRUN_ETH_P_ALL_BE)   // priority 1, protocol all
-        try exchange(type: KVMRUN_RTM_NEWTFILTER, flags: KVMRUN_NLM_F_ACK | KVMRUN_NLM_F_CREATE | KVMRUN_NLM_F_EXCL,
-                     header: Self.tcHeader(index: from, handle: 0, parent: KVMRUN_TC_INGRESS_FILTER_PARENT, info: info),
-                     attributes: [.string(KVMRUN_TCA_KIND, "u32"),
-                                  .nested(KVMRUN_TCA_OPTIONS, [.nested(KVMRUN_TCA_U32_ACT, [action]), .bytes(KVMRUN_TCA_U32_SEL, selector)])],
-                     what: what)
+        return [.string(KVMRUN_TCA_KIND, "u32"),
+                .nested(KVMRUN_TCA_OPTIONS, [.nested(KVMRUN_TCA_U32_ACT, [action]), .bytes(KVMRUN_TCA_U32_SEL, selector)])]
     }
 
     /// The filters on the ingress of `index` (a u32 filter reports its hash table too, with no action).
