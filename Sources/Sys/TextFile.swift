@@ -2,9 +2,8 @@
 import Glibc
 #endif
 
-/// Reads a small text file (a /proc or /sys file, a console log) whole; nil if it cannot be
-/// opened or is empty.
-public func readTextFile(_ path: String) -> String? {
+/// Reads a file whole; nil if it cannot be opened (errno says why).
+public func readFileBytes(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -17,5 +16,12 @@ public func readTextFile(_ path: String) -> String? {
         if count <= 0 { break }
         bytes += chunk[0..<count]
     }
-    return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    return bytes
+}
+
+/// Reads a small text file (a /proc or /sys file, a console log) whole; nil if it cannot be
+/// opened or is empty.
+public func readTextFile(_ path: String) -> String? {
+    guard let bytes = readFileBytes(path), !bytes.isEmpty else { return nil }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import Sys
 
 /// Files written whole or not at all: write a temporary file beside the target, fsync it,
 /// rename it over the target, fsync the directory. A crash at any point leaves the old file or
@@ -57,21 +58,7 @@ public enum AtomicFile {
         }
     }
 
-    public static func readBytes(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            // SAFETY: reads into the local chunk, at most its size.
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return bytes
-    }
+    public static func readBytes(_ path: String) -> [UInt8]? { readFileBytes(path) }
 
     static func syncDirectory(of path: String) {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
