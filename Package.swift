@@ -76,12 +76,15 @@ let package = Package(
         .target(name: "AgentHost", dependencies: ["AgentClient", "AgentProtocol", "Sys"]),
         // C shim for the host runtime: SCM_RIGHTS descriptor passing (console sockets).
         .target(name: "CRuntime", path: "CSources/CRuntime"),
+        // C shim for the runtime's sandbox networking: a NETLINK_ROUTE socket, setns into a
+        // network namespace, persistent TAP creation, rtnetlink/tc constants from the headers.
+        .target(name: "CNetlink", path: "CSources/CNetlink"),
         // The sandbox runtime (host side): sandbox and container state machines, on-disk state
         // under flock, the sandbox's VMM process, rootfs images, memory hotplug per container,
         // the per-process host relay, OCI hooks, network namespaces. A library: the CLI's
         // runc-compatible verbs, and later the containerd shim and VM templates, call it.
         .target(name: "Runtime", dependencies: [
-            "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "Sys", "CRuntime",
+            "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "Sys", "CRuntime", "CNetlink",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
@@ -97,7 +100,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "OCI", "OCIJSON", "CSpawn", "CAgent", "Sys", "AgentHost", "AgentClient", "AgentProtocol", "Harness"]),
         // The runtime's logic on this host: state machines, state files and locks, hooks, spec
         // translation, relays against the agent binary on a Unix socket (no guest needed).
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "Sys", "Harness"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "AgentHost", "CRuntime", "CNetlink", "Agent", "Sys", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
         .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.

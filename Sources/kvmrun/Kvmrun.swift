@@ -9,7 +9,7 @@ struct Kvmrun: ParsableCommand {
         Start with 'kvmrun vm run --kernel firmware/out/vmlinux --initrd firmware/out/initramfs.cpio.gz'
         (build those with 'make firmware'). 'kvmrun bench boot' measures boot latency against QEMU.
         """,
-        subcommands: [VMCommand.self, BenchCommand.self]
+        subcommands: [VMCommand.self, BenchCommand.self, RelayCommand.self]
     )
 }
 

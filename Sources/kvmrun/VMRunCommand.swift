@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import KVM
+import Runtime
 import VMM
 
 struct VMRunCommand: ParsableCommand {
@@ -51,6 +52,9 @@ struct VMRunCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("A virtio-net device on a TAP: tap=NAME[,mac=XX:XX:XX:XX:XX:XX]. A missing tap is created (and removed on exit); an existing one is used and left in place. Repeatable.", valueName: "spec"))
     var net: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Run the VMM in this network namespace (/run/netns/NAME or /proc/PID/ns/net), entered before anything else, so --net tap=NAME opens a TAP the runtime created there.", valueName: "path"))
+    var netns: String?
 
     @Option(name: .long, help: ArgumentHelp("A virtio-vsock device: cid=N,uds=PATH (Firecracker-style hybrid vsock).", valueName: "spec"))
     var vsock: String?
@@ -101,6 +105,12 @@ struct VMRunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // First, while the process has one thread: setns moves only the caller, and every
+        // thread started later (vCPUs, the API server) inherits its namespace.
+        if let netns {
+            if access(netns, F_OK) != 0 { fail("--netns \(netns): no such file", status: 64) }
+            do { try NetworkNamespace.enterForProcess(path: netns) } catch { fail(error.description, status: 2) }
+        }
         let timeline = BootTimeline()
         // The files are opened here first so that a missing or unreadable one is a usage error
         // (status 64) named before any VM exists; Machine reads them again while loading.
