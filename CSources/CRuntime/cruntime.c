@@ -101,10 +101,9 @@ int kvmrun_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
 int kvmrun_sigrtmin(void) { return SIGRTMIN; }
 int kvmrun_sigrtmax(void) { return SIGRTMAX; }
 
-int kvmrun_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
-    return posix_spawn_file_actions_addclosefrom_np(actions, from);
-}
 
 short kvmrun_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
-int kvmrun_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int kvmrun_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}

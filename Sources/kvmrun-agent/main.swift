@@ -83,7 +83,12 @@ let service = AgentService(sandbox: sandbox, onDestroy: {
         _ = reboot(KVMRUN_RB_AUTOBOOT)
     }
 })
-let server = TTRPCServer(log: { line in Log.info(line) })
+// Every container and exec'd process holds one connection through its host relay (WaitProcess
+// and its stdio) for as long as it runs, and CLI commands come on top: 8 would cap a sandbox at
+// a handful of processes. Each connection costs a reader thread whose stack is touched lightly.
+var serverLimits = TTRPCServer.Limits()
+serverLimits.maxConnections = 256
+let server = TTRPCServer(limits: serverLimits, log: { line in Log.info(line) })
 service.register(on: server)
 
 /// Opens the listening socket: vsock, or a Unix socket for tests.

@@ -40,11 +40,9 @@ int kvmrun_sigrtmax(void);
 /// POSIX_SPAWN_SETSID (a _GNU_SOURCE constant): the child starts a new session.
 short kvmrun_spawn_setsid_flag(void);
 
-/// pipe2(fds, O_CLOEXEC).
-int kvmrun_pipe_cloexec(int fds[_Nonnull 2]);
 
-/// posix_spawn_file_actions_addclosefrom_np (the name Spawn.swift uses).
-int kvmrun_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// posix_spawn_file_actions_addchdir_np: the child starts in `path`.
+int kvmrun_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path);
 
 #pragma clang assume_nonnull end
 #endif

@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CRuntime
 import OCI
 import Sys
 
@@ -29,19 +30,21 @@ struct HookProcess {
 
     /// Runs `hook` to its end (or its timeout) with `input` on stdin. Throws only when the hook
     /// cannot be started (the error names the step and the path).
-    static func run(_ hook: Spec.Hook, input: [UInt8]) throws(SystemError) -> HookProcess {
+    /// `directory` is its working directory (the bundle, as runc's hooks have it).
+    static func run(_ hook: Spec.Hook, input: [UInt8], directory: String? = nil) throws(SystemError) -> HookProcess {
         let stdin = try temporaryFile("state")
         try writeAll(stdin.raw, input)
         _ = lseek(stdin.raw, 0, SEEK_SET)
         let stdout = try temporaryFile("stdout")
         let stderr = try temporaryFile("stderr")
 
-        let pid = try spawn(hook, stdin: stdin.raw, stdout: stdout.raw, stderr: stderr.raw)
+        let pid = try spawn(hook, stdin: stdin.raw, stdout: stdout.raw, stderr: stderr.raw, directory: directory)
         let outcome = wait(pid, timeout: hook.timeout)
         return HookProcess(outcome: outcome, stdout: tail(stdout.raw), stderr: tail(stderr.raw))
     }
 
-    private static func spawn(_ hook: Spec.Hook, stdin: Int32, stdout: Int32, stderr: Int32) throws(SystemError) -> pid_t {
+    private static func spawn(_ hook: Spec.Hook, stdin: Int32, stdout: Int32, stderr: Int32,
+                              directory: String?) throws(SystemError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -49,6 +52,7 @@ struct HookProcess {
         posix_spawn_file_actions_adddup2(&actions, stdin, STDIN_FILENO)
         posix_spawn_file_actions_adddup2(&actions, stdout, STDOUT_FILENO)
         posix_spawn_file_actions_adddup2(&actions, stderr, STDERR_FILENO)
+        if let directory { kvmrun_spawn_add_chdir(&actions, directory) }
 
         // No signal blocked, default dispositions (whatever the calling thread had), and a process
         // group of its own, so a timeout kills what the hook started too.

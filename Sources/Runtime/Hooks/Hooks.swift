@@ -3,7 +3,7 @@
 // Each hook of a phase runs in the order listed, one after the other, with the container's
 // state JSON (OCIState) on stdin, its `args` as argv (args[0] is argv[0]; none: argv is the
 // path), its `env` as the whole environment (none: the runtime's environment, as runc does),
-// kvmrun's working directory, and its `timeout` in seconds (none: no limit); past the timeout
+// the bundle as its working directory (as runc, which runs in the bundle), and its `timeout` in seconds (none: no limit); past the timeout
 // the hook's process group is killed. stdout and stderr are kept for the error text.
 //
 // When each phase runs and what its failure does, per the runtime spec 1.3.0 (lifecycle steps):
@@ -44,7 +44,7 @@ public enum HookRunner {
         guard !hooks.isEmpty else { return }
         let input = state.json()
         for (index, hook) in hooks.enumerated() {
-            if let failure = runOne(hook, index: index, phase: phase, input: input) { throw failure }
+            if let failure = runOne(hook, index: index, phase: phase, input: input, directory: state.bundle) { throw failure }
         }
     }
 
@@ -54,16 +54,17 @@ public enum HookRunner {
         guard !hooks.isEmpty else { return [] }
         let input = state.json()
         return hooks.enumerated().compactMap { index, hook in
-            runOne(hook, index: index, phase: phase, input: input)?.description
+            runOne(hook, index: index, phase: phase, input: input, directory: state.bundle)?.description
         }
     }
 
     /// Nil on success, else the failure naming the phase, the hook and what happened.
-    private static func runOne(_ hook: OCI.Spec.Hook, index: Int, phase: String, input: [UInt8]) -> RuntimeError? {
+    private static func runOne(_ hook: OCI.Spec.Hook, index: Int, phase: String, input: [UInt8],
+                               directory: String) -> RuntimeError? {
         let step = "\(phase) hook \(index) (\(hook.path))"
         let process: HookProcess
         do {
-            process = try HookProcess.run(hook, input: input)
+            process = try HookProcess.run(hook, input: input, directory: directory.isEmpty ? nil : directory)
         } catch {
             return .failed(step: step, reason: "cannot start: \(error)")
         }

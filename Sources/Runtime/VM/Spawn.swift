@@ -14,7 +14,7 @@ func spawnDetached(_ executable: String, _ arguments: [String], logPath: String)
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    kvmrun_spawn_addclosefrom(&actions, 3)
+    kvmrun_spawn_add_closefrom(&actions, 3)
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -36,7 +36,7 @@ func spawnDetached(_ executable: String, _ arguments: [String], logPath: String)
 /// output when it fails.
 func runTool(_ executable: String, _ arguments: [String], step: String) throws(RuntimeError) {
     var pipeFDs: [Int32] = [0, 0]
-    guard kvmrun_pipe_cloexec(&pipeFDs) == 0 else { throw .failed(step: step, reason: "pipe: \(errnoText())") }
+    guard kvmrun_rt_pipe2(&pipeFDs, O_CLOEXEC) == 0 else { throw .failed(step: step, reason: "pipe: \(errnoText())") }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }

@@ -81,7 +81,7 @@ extension Runtime {
                 agentSocket: sandbox.vsockSocket, agentSocketIsDirect: false, containerID: id, execID: id,
                 terminal: bundle.spec.process?.terminal ?? false, consoleSocket: options.consoleSocket,
                 stdinOpen: true, exitFile: exitFile)
-            let relayPID = try ProcessRelay.spawn(relayConfig, executable: firmware.executable, timeoutSeconds: 30)
+            let relayPID = try ProcessRelay.spawn(relayConfig, executable: executable, timeoutSeconds: 30)
             rollback.append { _ = Glibc.kill(relayPID, SIGKILL) }
             guard let relay = ProcessIdentity.of(relayPID) else {
                 throw RuntimeError.failed(step: "start the relay of \(id)", reason: "it exited at once")

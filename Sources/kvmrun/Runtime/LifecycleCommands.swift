@@ -55,7 +55,7 @@ struct RunCommand: ParsableCommand {
         let options = CreateOptions(id: id, bundle: absolute(bundle), pidFile: pidFile.map(absolute), consoleSocket: consoleSocket)
         let status: Int32 = try RuntimeCLI.run { runtime throws(RuntimeError) in
             try runtime.create(options)
-            do {
+            do throws(RuntimeError) {
                 try runtime.start(id)
             } catch {
                 try? runtime.delete(id, force: true)
@@ -102,7 +102,7 @@ struct DeleteCommand: ParsableCommand {
 
     func run() throws {
         try RuntimeCLI.run { runtime throws(RuntimeError) in
-            do {
+            do throws(RuntimeError) {
                 try runtime.delete(id, force: force)
             } catch .notFound(let what) where force {
                 RuntimeCLI.logger.debug("delete --force: \(what) does not exist")

@@ -61,7 +61,7 @@ extension Runtime {
                 agentSocket: sandbox.vsockSocket, agentSocketIsDirect: false, containerID: options.id, execID: execID,
                 terminal: options.process.terminal ?? false, consoleSocket: options.consoleSocket, stdinOpen: true,
                 exitFile: exitFile)
-            let pid = try ProcessRelay.spawn(config, executable: firmware.executable, timeoutSeconds: 30)
+            let pid = try ProcessRelay.spawn(config, executable: executable, timeoutSeconds: 30)
             if let identity = ProcessIdentity.of(pid) {
                 container.execs.removeAll { !$0.relay.isAlive }
                 container.execs.append(ExecRecord(execID: execID, relay: identity, exitFile: exitFile))

@@ -24,9 +24,17 @@ extension Runtime {
                 try sandbox.state.move(to: .running, sandbox: sandbox.id)
                 try store.save(sandbox)
             }
+            // A failing poststart hook fails start and stops the container (runtime spec
+            // 1.3.0, as runc does); its record stays for `delete`, which runs poststop.
             let hooks = (try? Bundle(container.bundle))?.spec.hooks
-            for warning in HookRunner.runIgnoringFailures(hooks?.poststart ?? [], phase: "poststart", state: ociState(container)) {
-                logger.warning("container \(id): \(warning)")
+            do throws(RuntimeError) {
+                try HookRunner.run(hooks?.poststart ?? [], phase: "poststart", state: ociState(container))
+            } catch {
+                var signal = Grpc_SignalProcessRequest()
+                signal.containerID = id
+                signal.signal = UInt32(SIGKILL)
+                try? client.signalProcess(signal)
+                throw error
             }
         }
     }

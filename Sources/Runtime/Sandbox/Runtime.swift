@@ -11,7 +11,11 @@ import OCI
 /// one runc-style operation; the CLI's verbs (and later the containerd shim) call them.
 public final class Runtime {
     public let store: StateStore
-    public let firmware: Firmware
+    /// The guest kernel and initramfs, looked for once; only booting a sandbox needs them, so
+    /// `state`, `list` and `delete` work on a machine without them.
+    let located: Result<Firmware, RuntimeError>
+    /// The kvmrun executable the relay processes run (`kvmrun relay`).
+    public let executable: String
     public let logger: Logger
     /// Sizes new sandbox VMs get (tests and the benchmark may change them).
     public var vmDefaults = SandboxVMConfig()
@@ -19,15 +23,23 @@ public final class Runtime {
     public static let sandboxTypeAnnotation = "io.kubernetes.cri.container-type"
     public static let sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
 
-    public init(root: String, firmware: Firmware, logger: Logger) throws(RuntimeError) {
+    public init(root: String, firmware: Result<Firmware, RuntimeError>, executable: String, logger: Logger) throws(RuntimeError) {
         store = try StateStore(root: root)
-        self.firmware = firmware
+        located = firmware
+        self.executable = executable
         self.logger = logger
     }
 
+    public convenience init(root: String, firmware: Firmware, logger: Logger) throws(RuntimeError) {
+        try self.init(root: root, firmware: .success(firmware), executable: firmware.executable, logger: logger)
+    }
+
+    /// The firmware, or the error saying where it was looked for.
+    public func firmware() throws(RuntimeError) -> Firmware { try located.get() }
+
     /// Guest path where a container's rootfs drive is mounted.
     static func guestRootfs(_ containerID: String) -> String { "/run/kvmrun/containers/\(containerID)/rootfs" }
-    static func guestShared(_ containerID: String) -> String { "/run/kvmrun/containers/\(containerID)/shared" }
+    static func guestShared(_ containerID: String) -> String { AgentSpec.sharedGuestDir(containerID: containerID) }
 
     // MARK: - Reading state, with the truth about processes that died
 

@@ -22,7 +22,9 @@ enum RuntimeCLI {
 
     static func open() throws -> Runtime {
         do {
-            return try Runtime(root: GlobalOptions.current.root, firmware: try Firmware.locate(), logger: logger)
+            let firmware = Result { () throws(RuntimeError) in try Firmware.locate() }
+            return try Runtime(root: GlobalOptions.current.root, firmware: firmware,
+                               executable: Firmware.currentExecutable(), logger: logger)
         } catch {
             fail(error)
         }

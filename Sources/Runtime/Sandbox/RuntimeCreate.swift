@@ -33,8 +33,10 @@ struct Bundle {
         guard let bytes = AtomicFile.readBytes(path + "/config.json") else {
             throw .invalidInput("bundle \(path): cannot read config.json (\(errnoText()))")
         }
-        do { spec = try Spec.parse(json: bytes) } catch {
-            throw .invalidInput("bundle \(path)/config.json: \(error)")
+        // Decoded, not yet validated: AgentSpec.plan drops what the guest cannot have (user
+        // namespaces, ID mappings) and then validates; the error names the bundle either way.
+        do throws(RuntimeError) { spec = try AgentSpec.load(configJSON: bytes) } catch {
+            throw .invalidInput("bundle \(path): \(error)")
         }
         guard let root = spec.root, !root.path.isEmpty else { throw .invalidInput("bundle \(path)/config.json: root.path is missing") }
         rootfs = root.path.hasPrefix("/") ? root.path : path + "/" + root.path
@@ -100,7 +102,7 @@ extension Runtime {
             rollback.append { if !shared { unlink(image) } }
             config.firstImage = (image, bundle.spec.root?.readonly ?? false)
             let files = SandboxVM.paths(directory: directory)
-            let (vmm, client, slots) = try SandboxVM.boot(config, directory: directory, firmware: firmware, logger: logger)
+            let (vmm, client, slots) = try SandboxVM.boot(config, directory: directory, firmware: try firmware(), logger: logger)
             rollback.append { SandboxVM.stop(vmm: vmm, apiSocket: files.api, vsockSocket: files.vsock, logger: self.logger) }
             client.close()
             var sandbox = SandboxRecord(
