@@ -1,11 +1,13 @@
 # kvmrun: build, firmware, tests, demo, benchmarks.
 #
-#   make demo       set everything up and boot a microVM (nested test host if needed)
+#   make demo       set everything up and run a busybox container in a microVM (kvmrun run)
+#   make demo-vm    boot a raw microVM (the test initramfs; nested test host if needed)
 #   make test       all tests: unit + direct KVM tests on this host, then direct KVM and
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
 #   make bench-io   kvmrun bench io --compare qemu (virtio-blk and virtio-net throughput)
 #   make bench-agent kvmrun bench agent (guest agent: call round trip, container start, memory)
+#   make bench-run  kvmrun bench run --compare runc (OCI runtime: run of busybox true, idle sandbox PSS)
 #   make soak       kvmrun bench soak --runs SOAK_RUNS --compare qemu (boot reliability)
 #   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (scripts/fuzz, Fuzz/)
 #   make deps       install the Debian packages the project needs (root)
@@ -22,10 +24,11 @@ BENCH_RUNS   ?= 10
 BENCH_ARGS   ?=
 BENCH_IO_RUNS ?= 3
 BENCH_AGENT_RUNS ?= 10
+BENCH_RUN_RUNS ?= 5
 SOAK_RUNS    ?= 200
 SOAK_TIMEOUT ?= 14400
 
-.PHONY: all build agent build-tests firmware test test-host fuzz-smoke test-nested demo bench bench-io bench-agent soak fuzz deps proto clean
+.PHONY: all build agent build-tests firmware test test-host fuzz-smoke test-nested demo demo-vm bench bench-io bench-agent bench-run soak fuzz deps proto clean
 
 all: build firmware
 
@@ -90,7 +93,18 @@ test-nested:
 	NESTED_MEM=$(NESTED_MEM) NESTED_TIMEOUT=$(NESTED_TIMEOUT) \
 		scripts/test-nested $(CURDIR)/$(RELEASE_BIN) $(CURDIR)/$(TEST_BIN)
 
+# The first command of the README: a busybox bundle made here (no registry), run as an OCI
+# container in a microVM (`kvmrun run`), printing from inside the guest, then gone: the last
+# line counts what is left (containers, kvmrun processes).
+DEMO_BUNDLE := $(CURDIR)/.build/demo-bundle
 demo: firmware build
+	scripts/busybox-bundle $(DEMO_BUNDLE)
+	$(WITH_KVM) sh -c '$(CURDIR)/$(RELEASE_BIN) run --bundle $(DEMO_BUNDLE) kvmrun-demo; status=$$?; \
+		echo "demo: the container exited with $$status; left: $$($(CURDIR)/$(RELEASE_BIN) list --quiet | wc -l) containers, $$(pgrep -fc "kvmrun (vm run|relay)" || true) VMM or relay processes"; \
+		exit $$status'
+
+# The raw-VM demo: the firmware kernel and test initramfs booted with two vCPUs.
+demo-vm: firmware build
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) vm run --kernel $(FIRMWARE)/vmlinux \
 		--initrd $(FIRMWARE)/initramfs.cpio.gz --cpus 2 --memory 256M --boot-timer
 
@@ -105,6 +119,10 @@ bench-io: firmware build
 bench-agent: firmware build
 	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
 	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench agent --runs $(BENCH_AGENT_RUNS)
+
+bench-run: firmware build
+	KVMRUN_L1_TIMEOUT=$(NESTED_TIMEOUT) \
+	$(WITH_KVM) $(CURDIR)/$(RELEASE_BIN) bench run --runs $(BENCH_RUN_RUNS) --compare runc
 
 # Boot reliability: SOAK_RUNS boots per VMM in one nested host (or directly on a VMX/SVM host).
 soak: firmware build

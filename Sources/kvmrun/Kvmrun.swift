@@ -53,6 +53,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (boot latency, VMM memory, I/O throughput).",
-        subcommands: [BenchBootCommand.self, BenchIOCommand.self, BenchSoakCommand.self, BenchAgentCommand.self]
+        subcommands: [BenchBootCommand.self, BenchIOCommand.self, BenchSoakCommand.self, BenchAgentCommand.self, BenchRunCommand.self]
     )
 }

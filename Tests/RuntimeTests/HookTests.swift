@@ -182,3 +182,14 @@ final class HookScratch {
         return file
     }
 }
+
+@Suite("OCI hooks: working directory")
+struct HookDirectoryTests {
+    @Test("A hook runs in the bundle directory, as runc's do")
+    func runsInBundle() throws {
+        let dir = try HookScratch()
+        let state = OCIState(id: "c1", state: .created, pid: 1, bundle: dir.path)
+        try HookRunner.run([Spec.Hook(path: "/bin/sh", args: ["sh", "-c", "pwd > out"])], phase: "createRuntime", state: state)
+        #expect(dir.read("out") == dir.path + "\n")
+    }
+}

@@ -64,7 +64,9 @@ public enum HookRunner {
         let step = "\(phase) hook \(index) (\(hook.path))"
         let process: HookProcess
         do {
-            process = try HookProcess.run(hook, input: input, directory: directory.isEmpty ? nil : directory)
+            // In the bundle when it is there (it is for every container; a state naming a gone
+            // bundle leaves the runtime's own working directory).
+            process = try HookProcess.run(hook, input: input, directory: access(directory, X_OK) == 0 ? directory : nil)
         } catch {
             return .failed(step: step, reason: "cannot start: \(error)")
         }

@@ -5,6 +5,7 @@ import AgentClient
 import FoundationEssentials
 import Logging
 import OCI
+import Sys
 
 /// The sandbox runtime: sandboxes (one microVM each, with its agent) holding containers, their
 /// state on disk under `root`, every change under the sandbox's exclusive lock. Each method is
@@ -116,6 +117,12 @@ public final class Runtime {
     func agent(_ sandbox: SandboxRecord) throws(RuntimeError) -> AgentClient {
         guard sandbox.state != .stopped else { throw .failed(step: "reach sandbox \(sandbox.id)", reason: "its VM is not running") }
         return try SandboxVM.connect(socket: sandbox.vsockSocket)
+    }
+
+    /// A debug line marking a phase of the runtime's work, with the system-wide monotonic time
+    /// in ms (`kvmrun bench run` reads them from `--debug --log-format json` logs).
+    public func phase(_ name: String) {
+        logger.debug("phase \(name)", metadata: ["phase": "\(name)", "at_ms": "\(Double(MonotonicClock.now) / 1e6)"])
     }
 
     static func now() -> String {

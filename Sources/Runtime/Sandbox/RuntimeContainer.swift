@@ -69,7 +69,7 @@ extension Runtime {
             request.execID = id
             request.oci = plan.spec
             request.storages = [storage]
-            try agentCall("create container \(id) in the guest") { () throws(AgentError) in try client.createContainer(request) }
+            try agentCall("create container \(id) in the guest", executable: bundle.spec.process?.args?.first) { () throws(AgentError) in try client.createContainer(request) }
             rollback.append {
                 var remove = Grpc_RemoveContainerRequest()
                 remove.containerID = id
@@ -111,7 +111,20 @@ extension Runtime {
     }
 
     /// Runs agent calls, turning an AgentError into a RuntimeError naming the step.
-    func agentCall<T>(_ step: String, _ body: () throws(AgentError) -> T) throws(RuntimeError) -> T {
-        do { return try body() } catch { throw .failed(step: step, reason: "\(error)") }
+    /// With `executable`, an agent error saying the process's file is missing or not executable
+    /// (the guest's errno text) becomes `.cannotExecute`.
+    func agentCall<T>(_ step: String, executable: String? = nil, _ body: () throws(AgentError) -> T) throws(RuntimeError) -> T {
+        do { return try body() } catch {
+            let text = "\(error)"
+            if let executable {
+                if text.contains("exec \(executable): No such file or directory") {
+                    throw .cannotExecute(path: executable, missing: true, detail: "\(step): \(text)")
+                }
+                if text.contains("exec \(executable): Permission denied") || text.contains("exec \(executable): Exec format error") {
+                    throw .cannotExecute(path: executable, missing: false, detail: "\(step): \(text)")
+                }
+            }
+            throw .failed(step: step, reason: text)
+        }
     }
 }

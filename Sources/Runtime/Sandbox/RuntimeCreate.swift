@@ -102,7 +102,9 @@ extension Runtime {
             rollback.append { if !shared { unlink(image) } }
             config.firstImage = (image, bundle.spec.root?.readonly ?? false)
             let files = SandboxVM.paths(directory: directory)
+            phase("vmm-spawn")
             let (vmm, client, slots) = try SandboxVM.boot(config, directory: directory, firmware: try firmware(), logger: logger)
+            phase("agent-ready")
             rollback.append { SandboxVM.stop(vmm: vmm, apiSocket: files.api, vsockSocket: files.vsock, logger: self.logger) }
             client.close()
             var sandbox = SandboxRecord(
@@ -112,6 +114,7 @@ extension Runtime {
                 blockSlots: slots, network: config.network, containers: [])
             try store.save(sandbox)
             try addContainer(options, bundle: bundle, to: &sandbox, preattachedSlot: (0, image, shared))
+            phase("created")
             logger.info("sandbox \(sandboxID) created", metadata: ["vmm": "\(vmm.pid)"])
         } catch {
             undo()

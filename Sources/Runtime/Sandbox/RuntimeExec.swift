@@ -53,7 +53,8 @@ extension Runtime {
             request.containerID = options.id
             request.execID = execID
             request.process = AgentSpec.process(options.process)
-            try agentCall("exec \(options.process.args?.first ?? "?") in container \(options.id)") { () throws(AgentError) in
+            let path = options.process.args?.first ?? "?"
+            try agentCall("exec \(path) in container \(options.id)", executable: path) { () throws(AgentError) in
                 try client.execProcess(request)
             }
             let exitFile = store.sandboxDirectory(sandbox.id) + "/\(execID).exit"

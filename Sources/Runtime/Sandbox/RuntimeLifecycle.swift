@@ -17,7 +17,8 @@ extension Runtime {
             defer { client.close() }
             var request = Grpc_StartContainerRequest()
             request.containerID = id
-            try agentCall("start container \(id)") { () throws(AgentError) in try client.startContainer(request) }
+            let executable = (try? Bundle(container.bundle))?.spec.process?.args?.first
+            try agentCall("start container \(id)", executable: executable) { () throws(AgentError) in try client.startContainer(request) }
             try container.state.move(to: .running, container: id)
             try store.save(container)
             if sandbox.state == .ready {

@@ -119,7 +119,11 @@ public enum AgentSpec {
             let path = namespace.path.flatMap { $0.isEmpty ? nil : $0 }
             switch namespace.type {
             case "network":
-                warnings.append("linux.namespaces: network namespace\(path.map { " \($0)" } ?? "") not used: the container shares the sandbox VM's network")
+                // A new one (no path) is what the guest gives anyway: the VM's own network,
+                // loopback only unless the sandbox mirrored a namespace's interfaces into it.
+                if let path {
+                    warnings.append("linux.namespaces: network namespace \(path) not joined in the guest: the container shares the sandbox VM's network (which mirrors the sandbox's namespace)")
+                }
             case "user":
                 hadUser = true
             case "time":

@@ -61,12 +61,15 @@ struct RunCommand: ParsableCommand {
                 try? runtime.delete(id, force: true)
                 throw error
             }
+            runtime.phase("started")
             if detach { return 0 }
             let pid = try runtime.state(id).pid
             var status: Int32 = 0
             // The relay is this process's child: its exit status is the container's.
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            runtime.phase("exited")
             if !keep { try runtime.delete(id, force: true) }
+            runtime.phase("deleted")
             return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         }
         throw ExitCode(status)

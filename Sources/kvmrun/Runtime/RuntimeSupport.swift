@@ -23,8 +23,17 @@ enum RuntimeCLI {
     static func open() throws -> Runtime {
         do {
             let firmware = Result { () throws(RuntimeError) in try Firmware.locate() }
-            return try Runtime(root: GlobalOptions.current.root, firmware: firmware,
-                               executable: Firmware.currentExecutable(), logger: logger)
+            let runtime = try Runtime(root: GlobalOptions.current.root, firmware: firmware,
+                                      executable: Firmware.currentExecutable(), logger: logger)
+            // How long a new sandbox's guest may take to answer (default 120 s): slow hosts,
+            // such as an emulated one booting many sandboxes at once, need more.
+            if let text = getenv("KVMRUN_BOOT_TIMEOUT").map({ String(cString: $0) }) {
+                guard let seconds = Int(text), (1...3600).contains(seconds) else {
+                    throw RuntimeError.invalidInput("KVMRUN_BOOT_TIMEOUT=\(text): expected seconds in 1...3600")
+                }
+                runtime.vmDefaults.bootTimeoutSeconds = seconds
+            }
+            return runtime
         } catch {
             fail(error)
         }
@@ -42,7 +51,7 @@ enum RuntimeCLI {
 
     static func fail(_ error: any Error) -> Never {
         logger.error("\(error)")
-        exit(1)
+        exit((error as? RuntimeError)?.exitStatus ?? 1)
     }
 
     static func printJSON<T: Encodable>(_ value: T) {
