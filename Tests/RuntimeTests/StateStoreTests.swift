@@ -50,6 +50,23 @@ struct StateStoreTests {
         #expect(access(store.sandboxDirectory("s1"), F_OK) != 0)
     }
 
+    @Test("A 64-character id (podman's) gets a hashed directory whose socket paths fit; short ids keep their name")
+    func longIDs() throws {
+        let root = "/run/kvmrun"
+        let store = StateStore.directoryName(ofSandbox:)
+        let id = String(repeating: "3f9e2c1b", count: 8)
+        let name = store(id)
+        #expect(name.count == 17 && name.hasPrefix("h") && name != store(String(id.dropLast()) + "0"))
+        #expect("\(root)/sandboxes/\(name)/vsock.sock_1024".utf8.count < 96)
+        #expect(store("c1") == "c1" && store(String(repeating: "a", count: 32)) == String(repeating: "a", count: 32))
+        let temporary = Self.temporaryRoot("long")
+        defer { _ = system("rm -rf \(temporary)") }
+        let real = try StateStore(root: temporary)
+        try real.createSandboxDirectory(id)
+        #expect(real.sandboxDirectory(id) == "\(temporary)/sandboxes/\(name)")
+        real.removeSandboxDirectory(id)
+    }
+
     @Test("A dead process's identity is not alive; a recycled start time is not the same process")
     func identities() throws {
         let me = try #require(ProcessIdentity.of(getpid()))

@@ -7,6 +7,7 @@ import FoundationEssentials
 ///
 ///     ROOT/containers/CID          symlink → the sandbox id (claims the id atomically)
 ///     ROOT/sandboxes/SID/lock      flock: shared for readers, exclusive for changes
+///                                  (SID: the id, or its hash when over 32 bytes: directoryName)
 ///     ROOT/sandboxes/SID/sandbox.json
 ///     ROOT/sandboxes/SID/CID.json  one per container
 ///     ROOT/sandboxes/SID/…         the VMM's sockets, console log, disk images, relay exit files
@@ -21,7 +22,21 @@ public struct StateStore: Sendable {
         }
     }
 
-    public func sandboxDirectory(_ id: String) -> String { "\(root)/sandboxes/\(id)" }
+    /// A sandbox's directory: named by its id, or for an id over 32 bytes (podman's and
+    /// Kubernetes' are 64) by "h" and the id's 64-bit FNV-1a hash, so that the VMM's Unix socket
+    /// paths inside it stay within the 108 bytes sockaddr_un holds. (A collision finds the
+    /// directory taken: create fails with "already exists" and nothing is shared.)
+    public func sandboxDirectory(_ id: String) -> String {
+        "\(root)/sandboxes/\(StateStore.directoryName(ofSandbox: id))"
+    }
+
+    public static func directoryName(ofSandbox id: String) -> String {
+        guard id.utf8.count > 32 else { return id }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return "h" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
     public func lockPath(_ sandboxID: String) -> String { sandboxDirectory(sandboxID) + "/lock" }
 
     /// The sandbox a container belongs to; notFound when the container id is unknown.
@@ -55,11 +70,16 @@ public struct StateStore: Sendable {
     }
 
     public func loadSandbox(_ id: String) throws(RuntimeError) -> SandboxRecord {
+        let record: SandboxRecord
         do {
-            return try AtomicFile.readJSON(SandboxRecord.self, from: sandboxDirectory(id) + "/sandbox.json")
+            record = try AtomicFile.readJSON(SandboxRecord.self, from: sandboxDirectory(id) + "/sandbox.json")
         } catch .notFound {
             throw .notFound("sandbox \(id)")
         }
+        guard record.id == id else {
+            throw .failed(step: "load sandbox \(id)", reason: "\(sandboxDirectory(id)) holds sandbox \(record.id) (hash collision)")
+        }
+        return record
     }
 
     public func save(_ sandbox: SandboxRecord) throws(RuntimeError) {

@@ -24,7 +24,7 @@ public struct SandboxVMConfig: Sendable {
 /// Starting and stopping a sandbox's VMM process (`kvmrun vm run` in its own session, owning
 /// the VM, its control API socket and its hybrid-vsock socket) and reaching its agent.
 public enum SandboxVM {
-    /// Paths of a sandbox's VMM files in `directory` (Unix socket paths must stay under 108 bytes).
+    /// Paths of a sandbox's VMM files in `directory` (the vsock socket path at most 96 bytes: the VMM appends "_PORT" for guest-initiated connections).
     public static func paths(directory: String) -> (api: String, vsock: String, console: String, log: String, placeholder: String) {
         (directory + "/api.sock", directory + "/vsock.sock", directory + "/console.log", directory + "/vmm.log",
          directory + "/empty.img")
@@ -36,7 +36,7 @@ public enum SandboxVM {
         _ config: SandboxVMConfig, directory: String, firmware: Firmware, logger: Logger
     ) throws(RuntimeError) -> (vmm: ProcessIdentity, client: AgentClient, slots: [BlockSlot]) {
         let files = paths(directory: directory)
-        guard files.vsock.utf8.count < 108 else {
+        guard files.vsock.utf8.count <= 96 else {   // the VMM needs room for "_PORT" in sockaddr_un
             throw .invalidInput("sandbox directory \(directory) is too long for a Unix socket path (use a shorter --root)")
         }
         let placeholder = open(files.placeholder, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
