@@ -20,6 +20,8 @@ public final class Runtime {
     public let logger: Logger
     /// Sizes new sandbox VMs get (tests and the benchmark may change them).
     public var vmDefaults = SandboxVMConfig()
+    /// How long one agent call may take (CreateContainer mounts and spawns in the guest).
+    public var agentCallTimeoutSeconds = 30
 
     public static let sandboxTypeAnnotation = "io.kubernetes.cri.container-type"
     public static let sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
@@ -116,7 +118,7 @@ public final class Runtime {
 
     func agent(_ sandbox: SandboxRecord) throws(RuntimeError) -> AgentClient {
         guard sandbox.state != .stopped else { throw .failed(step: "reach sandbox \(sandbox.id)", reason: "its VM is not running") }
-        return try SandboxVM.connect(socket: sandbox.vsockSocket)
+        return try SandboxVM.connect(socket: sandbox.vsockSocket, callTimeout: .seconds(agentCallTimeoutSeconds))
     }
 
     /// A debug line marking a phase of the runtime's work, with the system-wide monotonic time

@@ -77,8 +77,8 @@ public enum SandboxVM {
     }
 
     /// Connects to the agent of a running sandbox VM.
-    public static func connect(socket: String) throws(RuntimeError) -> AgentClient {
-        do { return try AgentClient.connect(hybridVsock: socket) } catch {
+    public static func connect(socket: String, callTimeout: Duration = AgentClient.standardTimeout) throws(RuntimeError) -> AgentClient {
+        do { return try AgentClient.connect(hybridVsock: socket, defaultTimeout: callTimeout) } catch {
             throw .failed(step: "connect to the sandbox's agent at \(socket)", reason: "\(error)")
         }
     }

@@ -25,13 +25,16 @@ enum RuntimeCLI {
             let firmware = Result { () throws(RuntimeError) in try Firmware.locate() }
             let runtime = try Runtime(root: GlobalOptions.current.root, firmware: firmware,
                                       executable: Firmware.currentExecutable(), logger: logger)
-            // How long a new sandbox's guest may take to answer (default 120 s): slow hosts,
+            // How long a new sandbox's guest may take to answer (default 120 s; agent calls get half,
+            // at least 30 s): slow hosts,
             // such as an emulated one booting many sandboxes at once, need more.
             if let text = getenv("KVMRUN_BOOT_TIMEOUT").map({ String(cString: $0) }) {
                 guard let seconds = Int(text), (1...3600).contains(seconds) else {
                     throw RuntimeError.invalidInput("KVMRUN_BOOT_TIMEOUT=\(text): expected seconds in 1...3600")
                 }
                 runtime.vmDefaults.bootTimeoutSeconds = seconds
+                // A host that slow is slow for the agent's calls too.
+                runtime.agentCallTimeoutSeconds = max(30, seconds / 2)
             }
             return runtime
         } catch {
