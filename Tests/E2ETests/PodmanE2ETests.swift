@@ -10,7 +10,7 @@ import Testing
 /// resume, update --resources). Needs root, podman + conmon on the host and a hardware-style KVM:
 /// runs in the nested host (make test). See notes/podman-calls.md for what podman expects.
 @Suite("podman with kvmrun as its runtime", .serialized,
-       .enabled(if: E2E.bootsEnabled && Podman.available && getuid() == 0))
+       .enabled(if: E2E.runtimeEnabled && Podman.available && getuid() == 0))
 struct PodmanE2ETests {
     init() throws {
         try #require(Podman.setUpFailure == nil, "podman set-up: \(Podman.setUpFailure ?? "")")

@@ -6,7 +6,7 @@ import Testing
 
 /// The OCI runtime end to end: `kvmrun` alone, as runc's verbs, each container in a microVM
 /// booted from the firmware kernel and agent initramfs, in the nested test host.
-@Suite("OCI runtime: containers in microVMs", .serialized, .enabled(if: E2E.bootsEnabled && AgentVM.firmwareBuilt))
+@Suite("OCI runtime: containers in microVMs", .serialized, .enabled(if: E2E.runtimeEnabled && AgentVM.firmwareBuilt))
 struct RuntimeE2ETests {
     @Test("create, state, start, exec, pause, resume, kill, delete: states, pid file, output, nothing left")
     func lifecycle() throws {
