@@ -102,8 +102,10 @@ struct PodmanE2ETests {
     func removeRunning() throws {
         let name = "kvmrun-e2e-rm-\(getpid())"
         let started = try Podman.run(["run", "-d", "--name", name, Podman.image, "sleep", "1000"])
-        #expect(started.status == 0, "stderr: \(started.stderr)")
+        defer { _ = try? Podman.run(["rm", "-f", "-t", "0", name]) }
+        try #require(started.status == 0, "stderr: \(started.stderr)")
         let id = Podman.trimmed(started.stdout)
+        try #require(id.count == 64, "podman run -d printed \(started.stdout)")
         #expect(Podman.waitUntil(seconds: 60) { Podman.inspect(name, "{{.State.Status}}") == "running" })
         let pid = Int32(Podman.inspect(name, "{{.State.Pid}}")) ?? 0
         let removed = try Podman.run(["rm", "-f", "-t", "0", name])
