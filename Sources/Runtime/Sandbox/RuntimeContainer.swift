@@ -24,7 +24,7 @@ extension Runtime {
         defer { client.close() }
         do {
             if preattachedSlot != nil, let network = sandbox.network {
-                _ = try agentCall("configure the guest network") { () throws(AgentError) in
+                _ = try agentCall("configure the guest network", sandbox: sandbox) { () throws(AgentError) in
                     _ = try client.updateInterface(network.agentInterfaceRequest(guestName: "eth0"))
                     _ = try client.updateRoutes(network.agentRoutesRequest(guestName: "eth0"))
                 }
@@ -71,7 +71,7 @@ extension Runtime {
             request.execID = id
             request.oci = plan.spec
             request.storages = [storage]
-            try agentCall("create container \(id) in the guest", executable: bundle.spec.process?.args?.first) { () throws(AgentError) in try client.createContainer(request) }
+            try agentCall("create container \(id) in the guest", sandbox: sandbox, executable: bundle.spec.process?.args?.first) { () throws(AgentError) in try client.createContainer(request) }
             rollback.append {
                 var remove = Grpc_RemoveContainerRequest()
                 remove.containerID = id
@@ -114,8 +114,9 @@ extension Runtime {
 
     /// Runs agent calls, turning an AgentError into a RuntimeError naming the step.
     /// With `executable`, an agent error saying the process's file is missing or not executable
-    /// (the guest's errno text) becomes `.cannotExecute`.
-    func agentCall<T>(_ step: String, executable: String? = nil, _ body: () throws(AgentError) -> T) throws(RuntimeError) -> T {
+    /// (the guest's errno text) becomes `.cannotExecute`. A lost connection says what became of
+    /// the sandbox's VMM (and the end of its log and console): the usual cause is a VM that died.
+    func agentCall<T>(_ step: String, sandbox: SandboxRecord, executable: String? = nil, _ body: () throws(AgentError) -> T) throws(RuntimeError) -> T {
         do { return try body() } catch {
             let text = "\(error)"
             if let executable {
@@ -126,7 +127,10 @@ extension Runtime {
                     throw .cannotExecute(path: executable, missing: false, detail: "\(step): \(text)")
                 }
             }
-            throw .failed(step: step, reason: text)
+            switch error {
+            case .connection, .connect: throw .failed(step: step, reason: text + "; " + SandboxVM.fate(of: sandbox))
+            case .call, .timeout: throw .failed(step: step, reason: text)
+            }
         }
     }
 }

@@ -54,7 +54,7 @@ extension Runtime {
             request.execID = execID
             request.process = AgentSpec.process(options.process)
             let path = options.process.args?.first ?? "?"
-            try agentCall("exec \(path) in container \(options.id)", executable: path) { () throws(AgentError) in
+            try agentCall("exec \(path) in container \(options.id)", sandbox: sandbox, executable: path) { () throws(AgentError) in
                 try client.execProcess(request)
             }
             let exitFile = store.sandboxDirectory(sandbox.id) + "/\(execID).exit"
@@ -108,7 +108,7 @@ extension Runtime {
             var request = Grpc_UpdateContainerRequest()
             request.containerID = id
             request.resources = resources
-            try agentCall("update container \(id)") { () throws(AgentError) in try client.updateContainer(request) }
+            try agentCall("update container \(id)", sandbox: sandbox) { () throws(AgentError) in try client.updateContainer(request) }
             try store.save(sandbox)
             try store.save(container)
         }
@@ -122,7 +122,7 @@ extension Runtime {
             defer { client.close() }
             var request = Grpc_StatsContainerRequest()
             request.containerID = id
-            return try agentCall("stats of container \(id)") { () throws(AgentError) in try client.statsContainer(request) }
+            return try agentCall("stats of container \(id)", sandbox: sandbox) { () throws(AgentError) in try client.statsContainer(request) }
         }
     }
 

@@ -18,7 +18,7 @@ extension Runtime {
             var request = Grpc_StartContainerRequest()
             request.containerID = id
             let executable = (try? Bundle(container.bundle))?.spec.process?.args?.first
-            try agentCall("start container \(id)", executable: executable) { () throws(AgentError) in try client.startContainer(request) }
+            try agentCall("start container \(id)", sandbox: sandbox, executable: executable) { () throws(AgentError) in try client.startContainer(request) }
             try container.state.move(to: .running, container: id)
             try store.save(container)
             if sandbox.state == .ready {
@@ -55,7 +55,7 @@ extension Runtime {
                 request.containerID = id
                 request.execID = execID == id ? "" : execID
                 request.signal = UInt32(signal)
-                try agentCall("signal \(signal) to \(execID == id ? "container \(id)" : "exec \(execID)")") { () throws(AgentError) in
+                try agentCall("signal \(signal) to \(execID == id ? "container \(id)" : "exec \(execID)")", sandbox: sandbox) { () throws(AgentError) in
                     try client.signalProcess(request)
                 }
             }
@@ -73,7 +73,7 @@ extension Runtime {
             defer { client.close() }
             var request = Grpc_PauseContainerRequest()
             request.containerID = id
-            try agentCall("pause container \(id)") { () throws(AgentError) in try client.pauseContainer(request) }
+            try agentCall("pause container \(id)", sandbox: sandbox) { () throws(AgentError) in try client.pauseContainer(request) }
             try container.state.move(to: .paused, container: id)
             try store.save(container)
             let others = containers.filter { $0.id != id && $0.state != .stopped }
@@ -99,7 +99,7 @@ extension Runtime {
             defer { client.close() }
             var request = Grpc_ResumeContainerRequest()
             request.containerID = id
-            try agentCall("resume container \(id)") { () throws(AgentError) in try client.resumeContainer(request) }
+            try agentCall("resume container \(id)", sandbox: sandbox) { () throws(AgentError) in try client.resumeContainer(request) }
             try container.state.move(to: .running, container: id)
             try store.save(container)
         }

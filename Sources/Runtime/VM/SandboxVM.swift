@@ -131,6 +131,17 @@ public enum SandboxVM {
         return true
     }
 
+    /// What became of a sandbox's VMM, for errors about a lost agent connection: whether it
+    /// still runs (waiting a moment for one that is exiting), and the end of its log and console.
+    static func fate(of sandbox: SandboxRecord) -> String {
+        // The sandbox's files sit beside its API socket.
+        let logPath = String(sandbox.apiSocket.reversed().drop(while: { $0 != "/" }).reversed()) + "vmm.log"
+        guard let vmm = sandbox.vmm else { return "the sandbox has no VMM on record" }
+        let alive = !waitGone(vmm, milliseconds: 1000)
+        return (alive ? "the VMM (pid \(vmm.pid)) still runs" : "the VMM (pid \(vmm.pid)) has exited")
+            + "; vmm: \(tail(logPath)); console: \(tail(sandbox.consoleLog))"
+    }
+
     static func tail(_ path: String) -> String {
         guard let bytes = AtomicFile.readBytes(path), !bytes.isEmpty else { return "(empty)" }
         return String(decoding: bytes.suffix(1500), as: UTF8.self)
