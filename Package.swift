@@ -35,11 +35,11 @@ let package = Package(
         // Emulated devices on the I/O and MMIO buses: 8250 UART, i8042, boot timer.
         .target(name: "Devices", dependencies: ["Memory", "Sys", "CKVM"]),
         // Virtio: split virtqueues, the virtio-mmio transport, and the devices behind it.
-        .target(name: "Virtio", dependencies: ["Memory", "Devices", "Sys", "CKVM", "CTap"]),
+        .target(name: "Virtio", dependencies: ["Memory", "Devices", "Sys", "CKVM", "CTap", .product(name: "Logging", package: "swift-log")]),
         // A test double that plays the guest's virtio driver, for device unit tests.
-        .target(name: "VirtioTesting", dependencies: ["Virtio", "Memory", "Devices"]),
+        .target(name: "VirtioTesting", dependencies: ["Virtio", "Memory", "Devices", .product(name: "Logging", package: "swift-log")]),
         // Machine assembly: x86 boot (bzImage/ELF, zero page, e820, MP table), vCPU threads.
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Virtio", "CKVM", "Sys", .product(name: "Logging", package: "swift-log")]),
         // Child processes and /proc readings for the benchmarks and the end-to-end tests.
         .target(name: "Harness", dependencies: ["CKVM", "Sys"]),
         // The guest agent protocol, shared by host and guest and nothing else: the .proto files
@@ -92,7 +92,7 @@ let package = Package(
             dependencies: ["Runtime", "VMM", "KVM", "Harness", "CKVM", "Sys", "AgentHost", "AgentClient", "AgentProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Pure logic: parsers, layouts, checksums, CPUID filtering. No /dev/kvm needed.
-        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun"]),
+        .testTarget(name: "UnitTests", dependencies: ["VMM", "KVM", "Memory", "Devices", "Virtio", "VirtioTesting", "Harness", "kvmrun", .product(name: "Logging", package: "swift-log")]),
         // The agent protocol: frame codec, messages, server and client over real sockets.
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "AgentServer", "AgentClient", "Sys"]),
         // The agent's logic on this host: OCI parsing, process creation in namespaces, reaper,
@@ -102,7 +102,7 @@ let package = Package(
         // translation, relays against the agent binary on a Unix socket (no guest needed).
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "OCI", "OCIJSON", "AgentClient", "AgentProtocol", "AgentHost", "CRuntime", "CNetlink", "Agent", "Sys", "Harness"]),
         // Tiny hand-assembled guests on the real /dev/kvm (PVM is enough for these).
-        .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "Memory", "VMM", "Devices", "CKVM", .product(name: "Logging", package: "swift-log")]),
         // Boot the firmware kernel with the kvmrun binary; needs a hardware-style KVM.
         .testTarget(name: "E2ETests", dependencies: ["Harness", "AgentHost", "AgentClient", "AgentProtocol", "Sys"]),
     ]
@@ -119,7 +119,7 @@ if Context.environment["KVMRUN_FUZZ"] != nil {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("virtqueue", ["FuzzSupport", "Virtio", "Memory"]),
         ("blk", ["FuzzSupport", "Virtio", "Memory"]),
-        ("net", ["FuzzSupport", "Virtio", "Memory"]),
+        ("net", ["FuzzSupport", "Virtio", "Memory", .product(name: "Logging", package: "swift-log")]),
         ("vsock", ["FuzzSupport", "Virtio", "Memory", "Sys"]),
         ("mem", ["FuzzSupport", "Virtio", "Memory"]),
         ("mmio", ["FuzzSupport", "Virtio", "Memory"]),
@@ -128,7 +128,7 @@ if Context.environment["KVMRUN_FUZZ"] != nil {
         ("ttrpc", ["FuzzSupport", "AgentProtocol"]),
     ]
     package.targets.append(.target(name: "CFuzz", path: "CSources/CFuzz"))
-    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzz", "Virtio", "VirtioTesting", "Memory", "Devices"],
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzz", "Virtio", "VirtioTesting", "Memory", "Devices", .product(name: "Logging", package: "swift-log")],
                                    path: "Fuzz/Support"))
     for target in fuzzTargets {
         package.targets.append(.executableTarget(name: "fuzz-\(target.name)", dependencies: target.dependencies,

@@ -47,7 +47,7 @@ public final class FuzzGuest: @unchecked Sendable {
     /// this guest for `followRequeues`. One transport per input: `load` forgets the requests.
     public func transport(for device: any VirtioDevice) -> MMIOTransport {
         MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "fuzz",
-                      requeue: { [requeues] queue in requeues.ask(queue) }, log: { _ in })
+                      requeue: { [requeues] queue in requeues.ask(queue) }, logger: .discarding)
     }
 
     /// Gives `transport` the notifies its device asked for, as the VMM's event loop does when a

@@ -10,7 +10,7 @@ import Virtio
 
 private let guest = FuzzGuest()
 private let backend = SocketPairBackend()
-private let device = NetDevice(backend: backend, mac: [2, 0, 0, 0, 0, 1], log: { _ in })
+private let device = NetDevice(backend: backend, mac: [2, 0, 0, 0, 0, 1], logger: .discarding)
 private let transport = guest.transport(for: device)
 private let connected: Void = device.connect(NoWatch())
 

@@ -1,4 +1,5 @@
 import Devices
+import Logging
 
 extension Machine {
     /// Bytes the console buffer holds for a stalled stdout are written within this long at
@@ -9,7 +10,7 @@ extension Machine {
     func finishConsoleOutput() {
         guard let sink = consoleSink else { return }
         let dropped = sink.finish(timeoutMilliseconds: Machine.consoleFinishMilliseconds)
-        if dropped > 0 { log("console: \(dropped) bytes of guest output dropped (the console's reader did not keep up)") }
+        if dropped > 0 { logger.warning("console: \(dropped) bytes of guest output dropped (the console's reader did not keep up)") }
     }
 }
 
@@ -17,7 +18,7 @@ extension EventLoop {
     /// Watches `sink`'s descriptor for writability while its buffer holds bytes, so the loop
     /// drains what the vCPUs could not write at once. A sink whose writes never wait needs no
     /// watch; one whose descriptor failed is unsubscribed.
-    func subscribeConsole(_ sink: BufferedConsoleSink, log: @escaping @Sendable (String) -> Void) {
+    func subscribeConsole(_ sink: BufferedConsoleSink, logger: Logger) {
         guard let fd = sink.pollFD else { return }
         var token: UInt64 = 0
         do {
@@ -27,7 +28,7 @@ extension EventLoop {
             }
         } catch {
             // A descriptor epoll cannot watch (/dev/null) does not make writes wait either.
-            log("console: not watched by the event loop (\(error)); output it cannot take at once is dropped")
+            logger.warning("console: not watched by the event loop (\(error)); output it cannot take at once is dropped")
             return
         }
         guard let interest = interest(token) else { return }
@@ -35,7 +36,7 @@ extension EventLoop {
             do {
                 try interest.set(enabled ? EventLoop.writable : 0)
             } catch {
-                log("console: \(error)")
+                logger.warning("console: \(error)")
             }
         }
     }

@@ -8,6 +8,7 @@ import Memory
 import Synchronization
 import Sys
 import Virtio
+import Logging
 
 /// A whole microVM: KVM objects, guest RAM, legacy devices and vCPU threads, built from a
 /// `VMConfig` and run until the guest shuts down, fails, or a signal stops it.
@@ -53,13 +54,16 @@ public final class Machine: @unchecked Sendable {
     var loopSubscribers: [(EventLoop) throws -> Void] = []
     private let stopEvent: FileDescriptor
     private let stopRequest = Mutex<StopRequest?>(nil)
-    let log: @Sendable (String) -> Void
+    /// The VMM's log (swift-log): guest misbehaviour at warning, VMM failures at error.
+    let logger: Logger
 
+    /// - Parameter bootReport: where the boot timer's `boot-time …` line goes when the guest
+    ///   writes the timer (an output the user asked for with --boot-timer, not a log line).
     public init(config: VMConfig, timeline: BootTimeline = BootTimeline(),
-                log: @escaping @Sendable (String) -> Void) throws {
+                logger: Logger, bootReport: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
         self.timeline = timeline
-        self.log = log
+        self.logger = logger
 
         kvm = try KVMSystem()
         try kvm.require(KVMSystem.requiredCapabilities)
@@ -110,15 +114,15 @@ public final class Machine: @unchecked Sendable {
         try ports.insert(controller, name: "i8042", base: Machine.i8042Port, length: 5)
 
         if config.bootTimer {
-            let report = { @Sendable [timeline, log] in
-                if timeline.mark(.bootTimer) { log(timeline.report) }
+            let report = { @Sendable [timeline] in
+                if timeline.mark(.bootTimer) { bootReport(timeline.report) }
             }
             try mmio.insert(BootTimer(onSignal: report), name: "boot timer",
                             base: BootTimer.defaultAddress, length: BootTimer.length)
         }
 
         // Virtio devices before the kernel: their windows go on its command line.
-        _ = try virtio.attach(rng, name: "virtio-rng", vm: vm, memory: memory, mmio: mmio, log: log)
+        _ = try virtio.attach(rng, name: "virtio-rng", vm: vm, memory: memory, mmio: mmio, logger: logger)
         try attachBlockDevices()
         try attachNetDevices()
         try attachVsockDevices()
@@ -209,14 +213,14 @@ public final class Machine: @unchecked Sendable {
         let console = ConsoleInput(serial: serial, enabled: config.console == .stdio)
         try console.attach(to: loop)
         defer { console.detach() }
-        if let consoleSink { loop.subscribeConsole(consoleSink, log: log) }
+        if let consoleSink { loop.subscribeConsole(consoleSink, logger: logger) }
         defer { finishConsoleOutput() }
 
         var started: [VcpuThread] = []
         defer {
             for thread in started { thread.stop() }
             for thread in started where !thread.join() {
-                log("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
+                logger.error("vCPU \(thread.vcpu.id) did not leave KVM_RUN within 5 s of the stop request; exiting anyway")
             }
         }
         // Set-up is over: what only it used of the executable need not stay resident. Before
@@ -237,7 +241,7 @@ public final class Machine: @unchecked Sendable {
         case let .failure(reason):
             return .failure(reason)
         case .shutdownRequested:
-            log("shutdown requested through the control API")
+            logger.notice("shutdown requested through the control API")
             return .guestShutdown
         case nil:
             return .failure("the VM stopped without a reason")

@@ -7,6 +7,7 @@ import KVM
 import Memory
 import Sys
 import Virtio
+import Logging
 
 /// Where virtio-mmio devices live: 4 KiB windows from 0xd0001000 (just above the boot timer) and
 /// one IOAPIC pin each from IRQ 5. Each device is announced to the guest kernel on its command
@@ -29,7 +30,7 @@ final class VirtioSlots {
 
     /// Places `device` in the next window, wires its interrupt and queue notifications.
     func attach(_ device: any VirtioDevice, name: String, vm: VirtualMachine, memory: GuestMemory, mmio: Bus,
-                log: @escaping @Sendable (String) -> Void) throws -> MMIOTransport {
+                logger: Logger) throws -> MMIOTransport {
         let irq = VirtioSlots.firstIRQ + UInt32(slots.count)
         guard irq <= VirtioSlots.lastIRQ else {
             throw VMMError.config("too many virtio devices: \(slots.count) fit (IRQs \(VirtioSlots.firstIRQ)-\(VirtioSlots.lastIRQ))")
@@ -49,7 +50,7 @@ final class VirtioSlots {
         // the loop serves everything else that is ready before it comes back.
         let requeue: @Sendable (Int) -> Void = { [notifiers] queue in notifiers[queue].signalEvent() }
         let transport = MMIOTransport(device: device, memory: memory, interrupt: VirtioInterrupt(line: line),
-                                      name: name, requeue: requeue, log: log)
+                                      name: name, requeue: requeue, logger: logger)
         try mmio.insert(transport, name: name, base: base, length: MMIOTransport.windowSize)
         slots.append(Slot(name: name, base: base, irq: irq, transport: transport, notifiers: notifiers))
         return transport

@@ -1,6 +1,7 @@
 import Devices
 import Memory
 import Synchronization
+import Logging
 
 /// The virtio-mmio transport, version 2 (virtio 1.x, 4.2): a 4 KiB register window per device
 /// on the MMIO bus. It negotiates features, collects queue addresses, runs the device status
@@ -50,20 +51,20 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
     private let memory: GuestMemory
     private let state: Mutex<State>
     private let failures = Atomic<UInt64>(0)
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     private let requeue: (@Sendable (Int) -> Void)?
     public let name: String
 
     /// `requeue(queue)` asks for another `notify(queue:)` soon, but not now (the VMM signals the
     /// queue's ioeventfd again): it is called when the device stopped at its budget.
     public init(device: any VirtioDevice, memory: GuestMemory, interrupt: VirtioInterrupt, name: String,
-                requeue: (@Sendable (Int) -> Void)? = nil, log: @escaping @Sendable (String) -> Void) {
+                requeue: (@Sendable (Int) -> Void)? = nil, logger: Logger) {
         self.device = device
         self.memory = memory
         self.interrupt = interrupt
         self.name = name
         self.requeue = requeue
-        self.log = log
+        self.logger = logger
         state = Mutex(State(queues: device.queueMaxSizes.map { Queue(maxSize: $0) }))
     }
 
@@ -111,9 +112,9 @@ public final class MMIOTransport: BusDevice, @unchecked Sendable {
         guard first else { return }
         let count = failures.wrappingAdd(1, ordering: .relaxed).newValue
         if count <= UInt64(MMIOTransport.loggedFailures) {
-            log("\(name): device needs reset: \(reason)")
+            logger.warning("\(name): device needs reset: \(reason)")
         } else if count == UInt64(MMIOTransport.loggedFailures) + 1 {
-            log("\(name): device needs reset again; further failures are counted, not logged")
+            logger.warning("\(name): device needs reset again; further failures are counted, not logged")
         }
         interrupt.signalConfigChange()
     }

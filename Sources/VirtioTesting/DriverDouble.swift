@@ -32,7 +32,9 @@ public final class DriverDouble: @unchecked Sendable {
     public let line = CountingLine()
     public let interrupt: VirtioInterrupt
     public private(set) var transport: MMIOTransport!
-    public private(set) var log: [String] = []
+    /// What the transport and the device behind it logged, oldest first.
+    public var log: [String] { logRecord.messages }
+    public let logRecord = LogRecord()
     public let queueSize: UInt16
     private var availableIndex: [UInt16] = []
     private var lastUsed: [UInt16] = []
@@ -51,7 +53,7 @@ public final class DriverDouble: @unchecked Sendable {
     /// the test notifies again itself).
     public func attach(_ device: any VirtioDevice, requeue: (@Sendable (Int) -> Void)? = nil) -> MMIOTransport {
         let transport = MMIOTransport(device: device, memory: memory, interrupt: interrupt, name: "test-device",
-                                      requeue: requeue) { [unowned self] message in self.log.append(message) }
+                                      requeue: requeue, logger: logRecord.logger)
         self.transport = transport
         return transport
     }

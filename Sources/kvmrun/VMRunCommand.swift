@@ -125,7 +125,12 @@ struct VMRunCommand: ParsableCommand {
         config.devices = devices
         let outcome: MachineExit
         do {
-            let machine = try Machine(config: config, timeline: timeline, log: { message in printError(message) })
+            // The VMM's log: swift-log through the runtime's handler (stderr, and --log FILE in
+            // --log-format when the global flags give one), the same as the runtime verbs'.
+            let globals = GlobalOptions.current
+            let logger = RuntimeLogging.bootstrap(logPath: globals.log, format: globals.logFormat, debug: globals.debug)
+            let machine = try Machine(config: config, timeline: timeline, logger: logger,
+                                      bootReport: { report in printError(report) })
             // Checked once the kernel and devices are validated (bad input is named first) and
             // before any vCPU runs; returning unwinds the machine (sockets, TAPs) cleanly.
             if !debug, let reason = KVMFlavour.detect().cannotRunLinuxReason {

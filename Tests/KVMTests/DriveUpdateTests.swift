@@ -23,7 +23,7 @@ struct DriveUpdateTests {
     func machine(_ disks: [DiskOption]) throws -> Machine {
         var config = VMConfig(kernelPath: FirmwareKernel.vmlinux, memorySize: 64 << 20, console: .none)
         config.devices.disks = disks
-        return try Machine(config: config, log: { _ in })
+        return try Machine(config: config, logger: .discarding)
     }
 
     func configGeneration(_ transport: MMIOTransport) -> UInt32 {

@@ -17,7 +17,7 @@ struct MemHotplugMachineTests {
         let (ram, hotplug) = try HotplugOption.parseMemory(memory)
         var config = VMConfig(kernelPath: firmwareVmlinux, memorySize: ram, console: .none)
         config.devices.hotplug = hotplug
-        return try Machine(config: config, log: { _ in })
+        return try Machine(config: config, logger: .discarding)
     }
 
     @Test("setHotplugTarget updates requested_size, bumps the config generation and raises a config interrupt")

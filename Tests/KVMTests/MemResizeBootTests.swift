@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Memory
+import Logging
 import Testing
 @testable import VMM
 
@@ -33,7 +34,7 @@ struct MemResizeBootTests {
                               commandLine: "console=ttyS0 reboot=k panic=-1 kvmrun.script=mem_resize",
                               memorySize: 256 * .mib, console: .file(console))
         config.devices.hotplug = HotplugOption(regionSize: MemResizeBootTests.region, requestedSize: 512 * .mib)
-        let machine = try Machine(config: config, log: { message in print("kvmrun: \(message)") })
+        let machine = try Machine(config: config, logger: Logger(label: "kvmrun", factory: { label in StreamLogHandler.standardOutput(label: label) }))
         let runner = try MachineRunner(machine)
         defer {
             machine.requestStop(.failure("test finished"))

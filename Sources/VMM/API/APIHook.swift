@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CKVM
 import Virtio
+import Logging
 
 extension Machine {
     /// Starts the control API on `config.devices.apiSocket`, if set, as a subscriber of the
@@ -11,7 +12,7 @@ extension Machine {
     func startAPI(on loop: EventLoop) throws -> APIServer? {
         guard let path = config.devices.apiSocket else { return nil }
         let control = MachineControl(machine: self)
-        let server = try APIServer(path: path, control: control, loop: loop, log: log)
+        let server = try APIServer(path: path, control: control, loop: loop, logger: logger)
         let parked = server.parkedEvent
         for thread in threads {
             thread.onParked = {

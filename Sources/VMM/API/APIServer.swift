@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CKVM
 import Sys
+import Logging
 
 /// The control API's socket server, a subscriber of the VMM's event loop: accepts clients on a
 /// non-blocking Unix socket, reads one request each (at most 64 KiB), answers it and closes the
@@ -32,17 +33,17 @@ final class APIServer {
     private let handler: APIHandler
     private let control: any VMControl
     private let loop: EventLoop
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
     /// Connected clients in the order they came.
     private var clients: [Client] = []
     private var tokens: [UInt64] = []
     private var closed = false
 
-    init(path: String, control: any VMControl, loop: EventLoop, log: @escaping @Sendable (String) -> Void) throws {
+    init(path: String, control: any VMControl, loop: EventLoop, logger: Logger) throws {
         self.path = path
         self.control = control
         self.loop = loop
-        self.log = log
+        self.logger = logger
         handler = APIHandler(control: control)
         (listener, inode) = try UnixSocket.listen(path, option: "--api-socket")
         do {
@@ -71,13 +72,13 @@ final class APIServer {
             let raw = accept(listener.raw, nil, nil)
             guard raw >= 0 else {
                 if errno == EINTR { continue }
-                if errno != EAGAIN && errno != EWOULDBLOCK { log("control API: accept on \(path): \(SystemError(call: "accept", errno: errno))") }
+                if errno != EAGAIN && errno != EWOULDBLOCK { logger.warning("control API: accept on \(path): \(SystemError(call: "accept", errno: errno))") }
                 return
             }
             let client = Client(fd: FileDescriptor(raw))
             _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
             guard fcntl(raw, F_SETFL, O_NONBLOCK) == 0 else {
-                log("control API: \(SystemError(call: "fcntl O_NONBLOCK on an API client", errno: errno))")
+                logger.warning("control API: \(SystemError(call: "fcntl O_NONBLOCK on an API client", errno: errno))")
                 continue
             }
             if clients.count >= APIServer.maxClients {
@@ -94,7 +95,7 @@ final class APIServer {
                 }
                 clients.append(client)
             } catch {
-                log("control API: \(error)")
+                logger.warning("control API: \(error)")
             }
         }
     }

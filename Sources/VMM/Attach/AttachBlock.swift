@@ -1,4 +1,5 @@
 import Virtio
+import Logging
 
 extension Machine {
     /// Creates and attaches a virtio-blk device for each `--disk`, in order (the guest sees them
@@ -9,11 +10,11 @@ extension Machine {
         for disk in disks {
             let device: BlockDevice
             do {
-                device = try BlockDevice(path: disk.path, readOnly: disk.readOnly, id: disk.id, log: log)
+                device = try BlockDevice(path: disk.path, readOnly: disk.readOnly, id: disk.id, logger: logger)
             } catch {
                 throw VMMError.config("--disk id=\(disk.id): \(error)")
             }
-            _ = try virtio.attach(device, name: "virtio-blk \(disk.id)", vm: vm, memory: memory, mmio: mmio, log: log)
+            _ = try virtio.attach(device, name: "virtio-blk \(disk.id)", vm: vm, memory: memory, mmio: mmio, logger: logger)
         }
     }
 

@@ -1,5 +1,6 @@
 import Memory
 import Virtio
+import Logging
 
 /// What the control API reports about the virtio-mem hotplug region.
 public struct HotplugStatus: Sendable, Equatable {
@@ -42,7 +43,7 @@ extension Machine {
               let region = memory.regions.first(where: { $0.hotpluggable }) else { return }
         let device = try MemDevice(memory: memory, address: region.guestBase, regionSize: region.size,
                                    blockSize: option.blockSize, requestedSize: option.requestedSize)
-        _ = try virtio.attach(device, name: "virtio-mem", vm: vm, memory: memory, mmio: mmio, log: log)
+        _ = try virtio.attach(device, name: "virtio-mem", vm: vm, memory: memory, mmio: mmio, logger: logger)
     }
 
     /// The virtio-mem device and its transport (the one that signals config changes), if any.

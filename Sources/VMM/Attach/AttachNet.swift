@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Virtio
+import Logging
 
 extension Machine {
     /// Creates and attaches a virtio-net device for each `--net`: opens (or creates) its tap,
@@ -20,10 +21,10 @@ extension Machine {
                 throw VMMError.setup("--net tap=\(option.tap): \(error)")
             }
             let mac = option.mac ?? NetOption.defaultMAC(index: index, pid: getpid())
-            let device = NetDevice(backend: tap, mac: mac, log: log)
+            let device = NetDevice(backend: tap, mac: mac, logger: logger)
             let transport = try virtio.attach(device, name: "virtio-net \(option.tap)", vm: vm, memory: memory,
-                                              mmio: mmio, log: log)
-            let log = self.log
+                                              mmio: mmio, logger: logger)
+            let logger = self.logger
             loopSubscribers.append { loop in
                 var token: UInt64 = 0
                 token = try loop.subscribe(fd: tap.fd, events: 0) { [unowned loop] events in
@@ -39,7 +40,7 @@ extension Machine {
                     }
                 }
                 guard let interest = loop.interest(token) else { return }
-                device.connect(LoopWatch(interest: interest, label: tap.label, log: log))
+                device.connect(LoopWatch(interest: interest, label: tap.label, logger: logger))
             }
         }
     }
@@ -49,13 +50,13 @@ extension Machine {
 struct LoopWatch: BackendWatch {
     let interest: EventLoop.Interest
     let label: String
-    let log: @Sendable (String) -> Void
+    let logger: Logger
 
     func setReadable(_ enabled: Bool) {
         do {
             try interest.set(enabled ? EventLoop.readable : 0)
         } catch {
-            log("virtio-net \(label): \(error)")
+            logger.warning("virtio-net \(label): \(error)")
         }
     }
 }

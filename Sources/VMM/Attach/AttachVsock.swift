@@ -1,4 +1,5 @@
 import Virtio
+import Logging
 
 extension Machine {
     /// Creates the virtio-vsock device of `--vsock` (it listens on its Unix socket at once) and
@@ -11,7 +12,7 @@ extension Machine {
         } catch {
             throw VMMError.config("--vsock uds=\(option.udsPath): \(error)")
         }
-        let transport = try virtio.attach(device, name: "virtio-vsock", vm: vm, memory: memory, mmio: mmio, log: log)
+        let transport = try virtio.attach(device, name: "virtio-vsock", vm: vm, memory: memory, mmio: mmio, logger: logger)
         // Weak: the loop's handlers may outlive the machine, the device (and its socket file) must not.
         loopSubscribers.append { [weak device, weak transport] loop in
             guard let fd = device?.pollFD else { return }

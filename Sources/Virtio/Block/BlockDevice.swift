@@ -1,6 +1,7 @@
 import Memory
 import Synchronization
 import Sys
+import Logging
 
 /// virtio-blk (virtio 1.x, 5.2) over a raw image file: one request queue; IN, OUT, FLUSH
 /// (fsync), GET_ID (the drive id as serial), DISCARD and WRITE_ZEROES (where the file system
@@ -55,15 +56,15 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
     private let capacity: Atomic<UInt64>
     private let mayUnmap: Bool
     let stats = BlockCounters()
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
 
     /// Opens the image at `path` (read-only drives with O_RDONLY). Errors name the path.
     public init(path: String, readOnly: Bool = false, id: String,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws(SystemError) {
+                logger: Logger = .discarding) throws(SystemError) {
         let file = try BlockFile(path: path, readOnly: readOnly)
         self.id = id
         self.readOnly = readOnly
-        self.log = log
+        self.logger = logger
         mayUnmap = file.canPunchHoles
         var features = VirtioFeature.version1 | BlockSpec.Feature.flush | BlockSpec.Feature.blockSize
             | BlockSpec.Feature.segMax
@@ -189,7 +190,7 @@ public final class BlockDevice: VirtioDevice, CountingDevice, @unchecked Sendabl
                                               serial: id, stats: stats)
             outcome = handler.handle(request)
         }
-        if let problem = outcome.problem, stats.shouldLog() { log("virtio-blk \(id): request \(chain.head): \(problem)") }
+        if let problem = outcome.problem, stats.shouldLog() { logger.warning("virtio-blk \(id): request \(chain.head): \(problem)") }
         stats.record(outcome.status)
         do {
             try job.memory.store(outcome.status, at: status)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Memory
 import Synchronization
+import Logging
 
 /// virtio-net (virtio 1.x, 5.1) over a packet backend (a tap with IFF_VNET_HDR): one receive and
 /// one transmit queue, no control queue. The 12-byte virtio-net header travels unchanged
@@ -43,17 +44,17 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
     public let backend: any NetBackend
     public let mac: [UInt8]
     let state = Mutex(State())
-    let log: @Sendable (String) -> Void
+    let logger: Logger
     /// Counters for the control API, free-running: they wrap.
     let rxPackets = Atomic<UInt64>(0), rxBytes = Atomic<UInt64>(0), rxDropped = Atomic<UInt64>(0)
     let txPackets = Atomic<UInt64>(0), txBytes = Atomic<UInt64>(0), txDropped = Atomic<UInt64>(0)
     let txErrors = Atomic<UInt64>(0)
 
     /// `mac` must be 6 bytes (NetOption checks it).
-    public init(backend: any NetBackend, mac: [UInt8], log: @escaping @Sendable (String) -> Void) {
+    public init(backend: any NetBackend, mac: [UInt8], logger: Logger) {
         self.backend = backend
         self.mac = mac.count == 6 ? mac : [0x02, 0, 0, 0, 0, 1]
-        self.log = log
+        self.logger = logger
     }
 
     public var deviceType: VirtioDeviceType { .net }
@@ -130,7 +131,7 @@ public final class NetDevice: VirtioDevice, CountingDevice, @unchecked Sendable 
             setWatching(&state, false)
             return !state.backendFailed
         }
-        if first { log("virtio-net \(backend.label): \(reason); receiving stopped") }
+        if first { logger.warning("virtio-net \(backend.label): \(reason); receiving stopped") }
     }
 
     func setWatching(_ state: inout State, _ enabled: Bool) {

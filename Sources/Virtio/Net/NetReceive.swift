@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Memory
+import Logging
 
 extension NetDevice {
     enum ReadOutcome {
@@ -62,7 +63,7 @@ extension NetDevice {
             if let failure {
                 state.backendFailed = true
                 watch = false
-                log("virtio-net \(backend.label): \(failure); receiving stopped")
+                logger.warning("virtio-net \(backend.label): \(failure); receiving stopped")
             }
             setWatching(&state, watch)
             let notify = delivered > 0 && !active.rx.interruptsSuppressed(active.memory)

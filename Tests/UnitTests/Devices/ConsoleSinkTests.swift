@@ -70,7 +70,7 @@ struct ConsoleSinkTests {
         let pipe = Pipe()
         let sink = BufferedConsoleSink(fd: pipe.writer, capacity: 1 << 20)
         let loop = try EventLoop()
-        loop.subscribeConsole(sink) { _ in }
+        loop.subscribeConsole(sink, logger: .discarding)
         let total = 300_000
         for index in 0..<total { sink.write(ConsoleSinkTests.byte(index)) }
         #expect((sink.counters["console_buffered_bytes"] ?? 0) > 0, "the pipe filled up")

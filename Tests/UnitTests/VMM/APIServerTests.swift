@@ -52,7 +52,7 @@ struct APIServerTests {
         let path = APIServerTests.socketPath("serve")
         let loop = try EventLoop()
         let control = ControlDouble()
-        let server = try APIServer(path: path, control: control, loop: loop, log: { _ in })
+        let server = try APIServer(path: path, control: control, loop: loop, logger: .discarding)
         var info = stat()
         #expect(stat(path, &info) == 0)
         #expect(info.st_mode & S_IFMT == S_IFSOCK)
@@ -94,7 +94,7 @@ struct APIServerTests {
         let path = APIServerTests.socketPath("pause")
         let loop = try EventLoop()
         let control = ControlDouble()
-        let server = try APIServer(path: path, control: control, loop: loop, log: { _ in })
+        let server = try APIServer(path: path, control: control, loop: loop, logger: .discarding)
         defer { server.close() }
         let body = #"{"state":"Paused"}"#
         let pause = try RawClient(path, Array("PATCH /vm HTTP/1.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
@@ -126,8 +126,8 @@ struct APIServerTests {
     func existingPaths() throws {
         let path = APIServerTests.socketPath("exists")
         let loop = try EventLoop()
-        let first = try APIServer(path: path, control: ControlDouble(), loop: loop, log: { _ in })
-        #expect(throws: VMMError.self) { try APIServer(path: path, control: ControlDouble(), loop: loop, log: { _ in }) }
+        let first = try APIServer(path: path, control: ControlDouble(), loop: loop, logger: .discarding)
+        #expect(throws: VMMError.self) { try APIServer(path: path, control: ControlDouble(), loop: loop, logger: .discarding) }
         first.close()
 
         // A stale socket: bound, then its socket closed without removing the file.
@@ -135,16 +135,16 @@ struct APIServerTests {
         _ = UnixSocket.withAddress(path) { bind(stale.raw, $0, $1) }
         stale.close()
         #expect(access(path, F_OK) == 0)
-        let second = try APIServer(path: path, control: ControlDouble(), loop: loop, log: { _ in })
+        let second = try APIServer(path: path, control: ControlDouble(), loop: loop, logger: .discarding)
         second.close()
 
         let file = open(path, O_CREAT | O_WRONLY, 0o644)
         close(file)
         defer { unlink(path) }
-        #expect(throws: VMMError.self) { try APIServer(path: path, control: ControlDouble(), loop: loop, log: { _ in }) }
+        #expect(throws: VMMError.self) { try APIServer(path: path, control: ControlDouble(), loop: loop, logger: .discarding) }
         #expect(access(path, F_OK) == 0, "a regular file in the way was removed")
         #expect(throws: VMMError.self) {
-            try APIServer(path: "/tmp/" + String(repeating: "x", count: 120), control: ControlDouble(), loop: loop, log: { _ in })
+            try APIServer(path: "/tmp/" + String(repeating: "x", count: 120), control: ControlDouble(), loop: loop, logger: .discarding)
         }
     }
 }

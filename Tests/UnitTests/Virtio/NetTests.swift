@@ -4,6 +4,7 @@ import Glibc
 import CTap
 import Memory
 import Synchronization
+import Logging
 import Testing
 import Virtio
 import VirtioTesting
@@ -70,7 +71,7 @@ struct NetDeviceTests {
 
     func rig(accepting features: UInt64 = .max) throws -> Rig {
         let backend = try SocketBackend()
-        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac) { _ in }
+        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac, logger: .discarding)
         let driver = try DriverDouble(queueSize: 16)
         _ = driver.attach(device)
         let watch = RecordingWatch()
@@ -87,7 +88,7 @@ struct NetDeviceTests {
     func featuresAndConfig() throws {
         let backend = try SocketBackend()
         let driver = try DriverDouble()
-        _ = driver.attach(NetDevice(backend: backend, mac: NetDeviceTests.mac) { _ in })
+        _ = driver.attach(NetDevice(backend: backend, mac: NetDeviceTests.mac, logger: .discarding))
         let offered = driver.deviceFeatures
         for bit in [F.mac, F.status, F.csum, F.guestCsum, F.guestTSO4, F.guestTSO6, F.hostTSO4, F.hostTSO6,
                     F.mergeableRxBuffers, VirtioFeature.version1] {
@@ -237,9 +238,9 @@ struct NetDeviceTests {
 
     @Test("after the backend fails the device stops watching and reading it; transmit goes on")
     func backendFailure() throws {
-        let messages = Mutex<[String]>([])
+        let log = LogRecord()
         let backend = try SocketBackend()
-        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac) { line in messages.withLock { $0.append(line) } }
+        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac, logger: log.logger)
         let d = try DriverDouble()
         _ = d.attach(device)
         let watch = RecordingWatch()
@@ -247,7 +248,8 @@ struct NetDeviceTests {
         d.initialize()
         device.backendFailed("tap gone")
         device.backendFailed("tap gone")
-        #expect(messages.withLock { $0.count } == 1, "logged once")
+        #expect(log.lines.withLock { $0.map(\.level) } == [.warning], "logged once, as a warning: \(log.messages)")
+        #expect(log.messages.first?.contains("tap gone") == true)
         #expect(watch.current == false)
         try d.publish([.init(address: try d.allocate(2048), length: 2048, writable: true)], queue: NetSpec.receiveQueue)
         backend.inject(header(0) + frame(64, seed: 0))
@@ -339,7 +341,7 @@ struct NetDeviceTests {
     @Test("frames queued in the tap before the driver starts are discarded at activation")
     func discardBeforeActivation() throws {
         let backend = try SocketBackend()
-        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac) { _ in }
+        let device = NetDevice(backend: backend, mac: NetDeviceTests.mac, logger: .discarding)
         let driver = try DriverDouble()
         _ = driver.attach(device)
         backend.inject(header(0) + frame(30, seed: 0))

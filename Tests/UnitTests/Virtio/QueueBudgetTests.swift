@@ -74,7 +74,7 @@ extension QueueBudgetTests {
         let backend = try SocketBackend()
         let driver = try DriverDouble(queueSize: 16)
         let requeued = Count()
-        _ = driver.attach(NetDevice(backend: backend, mac: [2, 0, 0, 0, 0, 1]) { _ in }) { queue in
+        _ = driver.attach(NetDevice(backend: backend, mac: [2, 0, 0, 0, 0, 1], logger: .discarding)) { queue in
             #expect(queue == NetSpec.transmitQueue)
             requeued.count.wrappingAdd(1, ordering: .relaxed)
         }
