@@ -17,7 +17,8 @@ import Testing
 struct AgentE2ETests {
     @Test("containers: echo hello, exit codes, an exec, stdin, signals, a pty and a resize, PID namespaces, stats, guest calls")
     func containers() throws {
-        let vm = try AgentVM(name: "agent-containers")
+        // Two vCPUs, one online at boot: OnlineCPUMem brings the other up (Kata's CPU hot-add).
+        let vm = try AgentVM(name: "agent-containers", cpus: 2, cmdline: " maxcpus=1")
         let agent = vm.driver
         #expect(try agent.client.check().status == .serving)
         #expect(try agent.client.version().agentVersion.isEmpty == false)
@@ -136,7 +137,10 @@ struct AgentE2ETests {
         let details = try agent.client.getGuestDetails(.with { $0.memBlockSize = true })
         #expect(details.agentDetails.initDaemon)
         try agent.client.setGuestDateTime(.with { $0.sec = 1_900_000_000; $0.usec = 0 })
-        try agent.client.onlineCPUMem(.with { $0.nbCpus = 1 })
+        try agent.client.onlineCPUMem(.with { $0.nbCpus = 1; $0.cpuOnly = true })
+        #expect {
+            try agent.client.onlineCPUMem(.with { $0.nbCpus = 1; $0.cpuOnly = true })
+        } throws: { error in "\(error)".contains("0 of the 1 CPUs asked for could be onlined (0 were offline; 2 online now)") }
         try agent.client.copyFile(.with {
             $0.path = "/run/kata-containers/shared/containers/hello.txt"
             $0.fileSize = 6

@@ -22,7 +22,8 @@ final class AgentVM {
     let driver: AgentDriver
 
     /// Boots the VM and waits until the agent answers Health.Check.
-    init(name: String, memory: String = "256M", cpus: Int = 1, extra: [String] = []) throws {
+    /// `cmdline` is appended to the kernel command line.
+    init(name: String, memory: String = "256M", cpus: Int = 1, cmdline: String = "", extra: [String] = []) throws {
         socket = E2E.temporaryPath("\(name).vsock")
         console = E2E.temporaryPath("\(name).console")
         disk = E2E.temporaryPath("\(name).ext4")
@@ -30,7 +31,7 @@ final class AgentVM {
         try DiskImage.copy(AgentVM.rootfsImage, to: disk)
         vmm = try ChildProcess(executable: E2E.binary, arguments: [
             "vm", "run", "--kernel", E2E.vmlinux, "--initrd", AgentVM.initramfs, "--cpus", String(cpus), "--memory", memory,
-            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet", "--console", "file:\(console)",
+            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet" + cmdline, "--console", "file:\(console)",
             "--vsock", "cid=3,uds=\(socket)", "--disk", "path=\(disk)",
         ] + extra)
         var connected: AgentDriver?

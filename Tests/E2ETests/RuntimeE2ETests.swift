@@ -63,8 +63,16 @@ struct RuntimeE2ETests {
         #expect(try rt.state("r1") == nil)
         #expect(rt.footprint() == before)
         // A container killed by a signal: 128 + N, as a shell reports it.
-        let killed = try rt.kvmrun(["run", "--bundle", try rt.bundle("selfkill", ["sh", "-c", "sh -c 'kill -9 $$'; exit $?"]), "r2"])
+        let selfkill = try rt.bundle("selfkill", ["sh", "-c", "sh -c 'kill -9 $$'; exit $?"])
+        let killed = try rt.kvmrun(["run", "--bundle", selfkill, "r2"])
         #expect(killed.status == 137, "\(killed)")
+        #expect(access(selfkill + "/oom", F_OK) != 0, "a kill that is not the OOM killer's leaves no oom mark")
+        // The guest's OOM killer: 137, and podman's <bundle>/oom mark (conmon cannot see the guest's cgroup).
+        let hog = try rt.bundle("hog", ["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"],
+                                environment: ["BUNDLE_MEMORY": "\(32 << 20)"])
+        let oom = try rt.kvmrun(["run", "--bundle", hog, "r4"])
+        #expect(oom.status == 137, "\(oom)")
+        #expect(access(hog + "/oom", F_OK) == 0, "the OOM kill is marked in the bundle")
         // An init that does not exist: podman's words and a shell's status; nothing left.
         let absent = try rt.kvmrun(["run", "--bundle", try rt.bundle("absent", ["/no/such/init"]), "r3"])
         #expect(absent.status == 127 && absent.stderr.contains("no such file or directory"), "\(absent)")
@@ -101,7 +109,7 @@ struct RuntimeE2ETests {
         #expect(rt.footprint() == before)
     }
 
-    @Test("a container's memory limit is hot-added on create and seen by the guest; update --memory resizes it")
+    @Test("a container's memory limit is hot-added on create and seen by the guest; update --memory resizes it; update --cpus brings vCPUs online")
     func memoryHotplug() throws {
         let rt = RuntimeHarness("memory")
         let plain = try rt.bundle("plain", ["sleep", "600"])
@@ -119,6 +127,14 @@ struct RuntimeE2ETests {
         print("runtime memory: after update --memory 512m \(grown) KiB")
         #expect(grown - withLimit >= 250 * 1024 && grown - withLimit <= 258 * 1024)
         #expect(try rt.ok(["events", "--stats", "m1"]).contains("\"memory\""))
+        // The sandbox VM has a vCPU per host CPU (2 in the nested host), one online at boot.
+        if sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 {
+            let online = { try rt.ok(["exec", "m1", "cat", "/sys/devices/system/cpu/online"]).split(separator: "\n").first.map(String.init) }
+            #expect(try online() == "0")
+            try rt.ok(["update", "--cpus", "2", "m1"])
+            #expect(try online() == "0-1")
+            #expect(try rt.ok(["exec", "m1", "nproc"]).hasPrefix("2"))
+        }
         try rt.ok(["delete", "--force", "m1"])
     }
 

@@ -45,6 +45,9 @@ extension Cgroup {
         stats.memory.limit = value("memory.max") ?? 0
         stats.memory.failCount = keyed("memory.events")["max"] ?? 0
         stats.memory.stats = keyed("memory.stat")
+        // memory.events' OOM kill count rides along (not a memory.stat key): the host runtime
+        // reads it when a container's init has exited, to report an OOM kill to the engine.
+        stats.memory.stats["oom_kill"] = keyed("memory.events")["oom_kill"] ?? 0
         stats.memory.cache = stats.memory.stats["file"] ?? 0
         stats.pidsCurrent = value("pids.current") ?? 0
         stats.pidsLimit = value("pids.max") ?? 0

@@ -56,23 +56,30 @@ public enum GuestInfo {
         return pages * 4
     }
 
-    /// OnlineCPUMem: writes 1 to every offline CPU's and (unless `cpuOnly`) memory block's
-    /// `online` file. With `cpus` > 0, fails unless at least that many CPUs are online after.
+    /// OnlineCPUMem, with Kata's meaning: `cpus` is how many CPUs the host added and the agent
+    /// brings online (the lowest-numbered offline ones; writing `online` returns once the CPU
+    /// runs), failing when fewer are offline; unless `cpuOnly`, every offline memory block too.
     public static func onlineCPUsAndMemory(cpus: UInt32, cpuOnly: Bool) throws(AgentError) {
-        var onlined = 0
-        for name in Files.list("/sys/devices/system/cpu") ?? [] where name.hasPrefix("cpu") && UInt32(name.dropFirst(3)) != nil {
-            onlined += onlineIfOffline("/sys/devices/system/cpu/\(name)/online")
-        }
-        if !cpuOnly {
-            for name in Files.list("/sys/devices/system/memory") ?? [] where name.hasPrefix("memory") {
-                onlined += onlineIfOffline("/sys/devices/system/memory/\(name)/online")
+        var onlinedCPUs = 0
+        if cpus > 0 {
+            let offline = (Files.list("/sys/devices/system/cpu") ?? [])
+                .compactMap { name in name.hasPrefix("cpu") ? Int(name.dropFirst(3)) : nil }
+                .sorted()
+                .map { "/sys/devices/system/cpu/cpu\($0)/online" }
+                .filter { Files.readText($0)?.trimmingCharacters() == "0" }
+            for path in offline.prefix(Int(cpus)) { onlinedCPUs += onlineIfOffline(path) }
+            if onlinedCPUs < Int(cpus) {
+                throw AgentError.precondition("OnlineCPUMem: \(onlinedCPUs) of the \(cpus) CPUs asked for could be onlined "
+                    + "(\(offline.count) were offline; \(onlineCPUCount) online now)")
             }
         }
-        let online = onlineCPUCount
-        if cpus > 0, online < Int(cpus) {
-            throw AgentError.precondition("OnlineCPUMem: \(online) CPUs online, \(cpus) requested (no more are present)")
+        var onlinedBlocks = 0
+        if !cpuOnly {
+            for name in Files.list("/sys/devices/system/memory") ?? [] where name.hasPrefix("memory") {
+                onlinedBlocks += onlineIfOffline("/sys/devices/system/memory/\(name)/online")
+            }
         }
-        Log.info("OnlineCPUMem: onlined \(onlined) CPUs/memory blocks; \(online) CPUs online")
+        Log.info("OnlineCPUMem: onlined \(onlinedCPUs) CPUs and \(onlinedBlocks) memory blocks; \(onlineCPUCount) CPUs online")
     }
 
     /// CPUs listed in /sys/devices/system/cpu/online ("0-3,5").

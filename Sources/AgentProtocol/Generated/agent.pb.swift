@@ -910,7 +910,7 @@ public nonisolated struct Grpc_OnlineCPUMemRequest: Sendable {
   /// Answer only once everything is online.
   public var wait: Bool = false
 
-  /// CPUs expected online; 0 skips the check.
+  /// How many CPUs the host added, for the agent to bring online (0: none).
   public var nbCpus: UInt32 = 0
 
   public var cpuOnly: Bool = false

@@ -46,6 +46,7 @@ public struct SandboxRecord: Codable, Sendable {
     public var apiSocket: String
     public var vsockSocket: String
     public var consoleLog: String
+    /// vCPUs online in the guest (grown by containers' CPU limits, see RuntimeCPUs.swift).
     public var vcpus: Int
     public var baseMemoryMiB: UInt64
     public var hotplugRegionMiB: UInt64
@@ -56,6 +57,8 @@ public struct SandboxRecord: Codable, Sendable {
     /// Its containers, in creation order; the first is the sandbox's own (pod infra) container
     /// when the sandbox was made for a Kubernetes-style sandbox container.
     public var containers: [String]
+    /// vCPUs the VM has, online or not (nil in records of older versions: `vcpus`).
+    public var maxVcpus: Int? = nil
 }
 
 public struct ExecRecord: Codable, Sendable, Equatable {
@@ -84,4 +87,6 @@ public struct ContainerRecord: Codable, Sendable {
     public var execs: [ExecRecord]
     /// The exit status once stopped (from the relay's exit file), nil before or when unknown.
     public var exitStatus: Int32?
+    /// vCPUs its CPU limit asks for (quota over period, rounded up); nil without a quota.
+    public var vcpus: Int? = nil
 }

@@ -21,6 +21,10 @@ public struct RelayConfig: Codable, Sendable, Equatable {
     /// Where the relay writes the exit status (decimal text and a newline, atomically) when the
     /// process has ended, or 255 when the agent went away.
     public var exitFile: String?
+    /// Created (empty) before the relay exits when the guest's OOM killer struck in the
+    /// container's cgroup: podman's `<bundle>/oom`, which conmon cannot write itself because
+    /// the cgroup is in the guest. Only for a container's init.
+    public var oomFile: String?
     /// The host pty's first window size (the spec's process.consoleSize, as runc sets it on the
     /// pty it makes); 0 leaves it to the engine's first resize.
     public var consoleRows: UInt16
@@ -28,7 +32,7 @@ public struct RelayConfig: Codable, Sendable, Equatable {
 
     public init(agentSocket: String, agentSocketIsDirect: Bool = false, containerID: String, execID: String? = nil,
                 terminal: Bool = false, consoleSocket: String? = nil, stdinOpen: Bool = true, exitFile: String? = nil,
-                consoleRows: UInt16 = 0, consoleColumns: UInt16 = 0) {
+                oomFile: String? = nil, consoleRows: UInt16 = 0, consoleColumns: UInt16 = 0) {
         self.agentSocket = agentSocket
         self.agentSocketIsDirect = agentSocketIsDirect
         self.containerID = containerID
@@ -37,6 +41,7 @@ public struct RelayConfig: Codable, Sendable, Equatable {
         self.consoleSocket = consoleSocket
         self.stdinOpen = stdinOpen
         self.exitFile = exitFile
+        self.oomFile = oomFile
         self.consoleRows = consoleRows
         self.consoleColumns = consoleColumns
     }

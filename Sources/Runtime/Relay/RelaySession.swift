@@ -136,7 +136,9 @@ final class RelaySession: Sendable {
         request.containerID = config.containerID
         request.execID = config.execID
         do {
-            settle(.exited(try client.waitProcess(request).status))
+            let status = try client.waitProcess(request).status
+            if let oomFile = config.oomFile { reportOOM(to: oomFile) }
+            settle(.exited(status))
         } catch {
             if case .connection = error {
                 settle(.lost("the agent connection is gone, and with it the VM? (\(error))"))
@@ -145,6 +147,20 @@ final class RelaySession: Sendable {
             }
         }
         exited.fire()
+    }
+
+    /// Creates `path` when the container's cgroup in the guest counts an OOM kill (the agent's
+    /// stats carry memory.events' oom_kill), before the exit is reported.
+    private func reportOOM(to path: String) {
+        var request = Grpc_StatsContainerRequest()
+        request.containerID = config.containerID
+        do {
+            let kills = try client.statsContainer(request).cgroupStats.memoryStats.stats["oom_kill"] ?? 0
+            guard kills > 0 else { return }
+            try RelayIO.writeAtomically("", to: path)
+        } catch {
+            complain("check for an OOM kill: \(error)")
+        }
     }
 
     private func settle(_ result: Outcome) {

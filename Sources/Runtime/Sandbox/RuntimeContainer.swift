@@ -37,6 +37,15 @@ extension Runtime {
                 sandbox.hotpluggedMiB = before + memory
                 rollback.append { try? MemoryHotplug.resize(control, to: before, step: "rollback") }
             }
+            // CPUs: the container's CPU limit may need more of the sandbox's vCPUs online. Those
+            // stay online whatever fails later, so the count on disk is kept true.
+            let vcpus = Runtime.vcpus(for: bundle.spec)
+            let vcpusBefore = sandbox.vcpus
+            try growVcpus(of: &sandbox, container: id, wanted: vcpus, client: client)
+            if sandbox.vcpus != vcpusBefore {
+                let online = sandbox.vcpus
+                rollback.append { self.recordVcpus(online, sandbox: sandboxID) }
+            }
             // Rootfs: slot 0 was attached at boot; otherwise a free slot gets the image.
             let slot: Int, image: String, shared: Bool
             if let preattachedSlot {
@@ -79,10 +88,11 @@ extension Runtime {
             }
             let exitFile = directory + "/\(id).exit"
             unlink(exitFile)
+            unlink(bundle.path + "/oom")   // podman's OOM mark, from an earlier run of the bundle
             let relayConfig = RelayConfig(
                 agentSocket: sandbox.vsockSocket, agentSocketIsDirect: false, containerID: id, execID: id,
                 terminal: bundle.spec.process?.terminal ?? false, consoleSocket: options.consoleSocket,
-                stdinOpen: true, exitFile: exitFile)
+                stdinOpen: true, exitFile: exitFile, oomFile: bundle.path + "/oom")
             let relayPID = try ProcessRelay.spawn(relayConfig, executable: executable, timeoutSeconds: 30)
             rollback.append { _ = Glibc.kill(relayPID, SIGKILL) }
             guard let relay = ProcessIdentity.of(relayPID) else {
@@ -92,7 +102,7 @@ extension Runtime {
                 id: id, sandboxID: sandbox.id, bundle: bundle.path, state: .configured, createdAt: Runtime.now(),
                 annotations: bundle.spec.annotations ?? [:], relay: relay, exitFile: exitFile, memoryMiB: memory,
                 blockSlot: slot, rootfsImage: image, rootfsImageIsShared: shared,
-                terminal: bundle.spec.process?.terminal ?? false, execs: [], exitStatus: nil)
+                terminal: bundle.spec.process?.terminal ?? false, execs: [], exitStatus: nil, vcpus: vcpus)
             try container.state.move(to: .created, container: id)
             // Hooks that run during create, in the runtime's namespace, with the created state.
             let hooks = bundle.spec.hooks

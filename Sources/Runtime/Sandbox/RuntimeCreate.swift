@@ -92,7 +92,7 @@ extension Runtime {
             let directory = store.sandboxDirectory(sandboxID)
             try StateStore.makeDirectory(directory + "/disks")
             var config = vmDefaults
-            config.vcpus = max(config.vcpus, Runtime.vcpus(for: bundle.spec))
+            config.vcpus = max(config.vcpus, min(config.maxVcpus, Runtime.vcpus(for: bundle.spec) ?? 1))
             if let netns = bundle.netnsPath, try SandboxNetwork.scan(netnsPath: netns) != nil {
                 let network = try SandboxNetwork.attach(netnsPath: netns, tapName: "tap0_kvmrun")
                 rollback.append { for problem in network.detach() { self.logger.warning("rollback: \(problem)") } }
@@ -111,7 +111,7 @@ extension Runtime {
                 id: sandboxID, state: .ready, createdAt: Runtime.now(), vmm: vmm, apiSocket: files.api,
                 vsockSocket: files.vsock, consoleLog: files.console, vcpus: config.vcpus,
                 baseMemoryMiB: config.baseMemoryMiB, hotplugRegionMiB: config.hotplugRegionMiB, hotpluggedMiB: 0,
-                blockSlots: slots, network: config.network, containers: [])
+                blockSlots: slots, network: config.network, containers: [], maxVcpus: max(config.vcpus, config.maxVcpus))
             try store.save(sandbox)
             try addContainer(options, bundle: bundle, to: &sandbox, preattachedSlot: (0, image, shared))
             phase("created")
@@ -132,12 +132,17 @@ extension Runtime {
         return (own, false)
     }
 
-    /// vCPUs a spec asks for: its CPU quota over its period, rounded up, at least 1, at most
-    /// the host's online CPUs.
-    static func vcpus(for spec: Spec) -> Int {
-        guard let cpu = spec.linux?.resources?.cpu, let quota = cpu.quota, quota > 0 else { return 1 }
-        let period = Int64(cpu.period ?? 100_000)
-        let wanted = Int((quota + period - 1) / max(1, period))
-        return min(max(1, wanted), max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// vCPUs a spec's CPU limit asks for: its quota over its period, rounded up, at least 1, at
+    /// most the host's online CPUs; nil without a quota.
+    static func vcpus(for spec: Spec) -> Int? {
+        let cpu = spec.linux?.resources?.cpu
+        return vcpus(quota: cpu?.quota, period: cpu?.period)
+    }
+
+    static func vcpus(quota: Int64?, period: UInt64?) -> Int? {
+        guard let quota, quota > 0 else { return nil }
+        let period = Int64(clamping: max(1, period ?? 100_000))
+        let wanted = quota / period + (quota % period == 0 ? 0 : 1)
+        return Int(min(max(1, wanted), Int64(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))))
     }
 }

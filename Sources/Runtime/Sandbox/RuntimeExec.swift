@@ -97,14 +97,19 @@ extension Runtime {
                 container.memoryMiB = wanted
                 resources.memory.limit = limit
             }
+            if let pids = change.pidsLimit { resources.pids.limit = pids }
+            let client = try agent(sandbox)
+            defer { client.close() }
             if change.cpuQuota != nil || change.cpuPeriod != nil || change.cpuShares != nil {
                 if let quota = change.cpuQuota { resources.cpu.quota = quota }
                 if let period = change.cpuPeriod { resources.cpu.period = period }
                 if let shares = change.cpuShares { resources.cpu.shares = shares }
+                // A new quota is a new count of CPUs the container asks for (-1: no limit).
+                if let quota = change.cpuQuota {
+                    container.vcpus = Runtime.vcpus(quota: quota, period: change.cpuPeriod)
+                    try growVcpus(of: &sandbox, container: id, wanted: container.vcpus, client: client)
+                }
             }
-            if let pids = change.pidsLimit { resources.pids.limit = pids }
-            let client = try agent(sandbox)
-            defer { client.close() }
             var request = Grpc_UpdateContainerRequest()
             request.containerID = id
             request.resources = resources

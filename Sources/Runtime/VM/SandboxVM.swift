@@ -7,7 +7,12 @@ import Sys
 
 /// What a sandbox VM is booted with.
 public struct SandboxVMConfig: Sendable {
+    /// vCPUs online at boot.
     public var vcpus: Int = 1
+    /// vCPUs the VM is made with: those above `vcpus` stay offline (the guest's `maxcpus=`)
+    /// until containers' CPU limits need them (the agent's OnlineCPUMem). At most 8, at most
+    /// the host's online CPUs.
+    public var maxVcpus: Int = min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     public var baseMemoryMiB: UInt64 = 256
     /// The virtio-mem region containers' memory is hot-added from (a multiple of 128 MiB).
     public var hotplugRegionMiB: UInt64 = 2048
@@ -44,9 +49,11 @@ public enum SandboxVM {
         close(placeholder)
         var slots: [BlockSlot] = []
         var arguments = [
-            "vm", "run", "--kernel", firmware.kernel, "--initrd", firmware.initrd, "--cpus", String(config.vcpus),
+            "vm", "run", "--kernel", firmware.kernel, "--initrd", firmware.initrd,
+            "--cpus", String(max(config.vcpus, config.maxVcpus)),
             "--memory", "\(config.baseMemoryMiB)M,hotplug=\(config.hotplugRegionMiB)M",
-            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet", "--console", "file:\(files.console)",
+            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet" + (config.maxVcpus > config.vcpus ? " maxcpus=\(config.vcpus)" : ""),
+            "--console", "file:\(files.console)",
             "--vsock", "cid=3,uds=\(files.vsock)", "--api-socket", files.api,
         ]
         for index in 0..<config.blockSlots {

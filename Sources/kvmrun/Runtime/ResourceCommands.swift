@@ -36,7 +36,7 @@ struct UpdateCommand: ParsableCommand {
         }
         if let memory { change.memoryLimit = try RuntimeCLI.parseBytes(memory) }
         if let cpus {
-            guard cpus > 0 else { throw ValidationError("--cpus must be above 0") }
+            guard cpus > 0, cpus <= 1024 else { throw ValidationError("--cpus must be above 0 and at most 1024 (got \(cpus))") }
             change.cpuPeriod = cpuPeriod ?? 100_000
             change.cpuQuota = Int64(cpus * Double(change.cpuPeriod ?? 100_000))
         }
