@@ -5,7 +5,7 @@ import Glibc
 /// A bundle's rootfs directory as an ext4 image (e2fsprogs' `mkfs.ext4 -d`), built once per
 /// rootfs content and kept in ROOT/images/KEY.ext4; each container that writes its root gets
 /// its own copy (a reflink where the filesystem can, else a sparse copy), a read-only root is
-/// attached as the shared image itself.
+/// attached as the shared image itself. ImageCache keeps the directory bounded.
 public enum RootfsImage {
     /// Headroom for what a container writes to its root, beyond what the tree holds.
     public static let writableHeadroomMiB: UInt64 = 256
@@ -20,7 +20,10 @@ public enum RootfsImage {
         var digest = TreeDigest()
         try digest.add(tree: rootfs)
         let image = "\(imagesDirectory)/\(digest.hex).ext4"
-        if access(image, R_OK) == 0 { return image }
+        if access(image, R_OK) == 0 {
+            ImageCache.touch(image)
+            return image
+        }
         let sizeMiB = max(64, digest.bytes / (1 << 20) * 5 / 4 + 32) + writableHeadroomMiB
         let temporary = image + ".tmp-\(getpid())"
         do {
@@ -35,6 +38,7 @@ public enum RootfsImage {
             unlink(temporary)
             throw .failed(step: "store the rootfs image \(image)", reason: errnoText())
         }
+        ImageCache.prune(imagesDirectory)
         return image
     }
 
