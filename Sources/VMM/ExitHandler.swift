@@ -42,6 +42,7 @@ public func handleExit(_ exit: VcpuExit, vcpu: UInt32, ports: Bus, mmio: Bus) ->
         // Only reached without the in-kernel irqchip (tiny test guests): nothing will wake it.
         return .fail("vCPU \(vcpu) halted with interrupts unavailable (KVM_EXIT_HLT)")
     case .shutdown:
+        FaultTrace.shutdownSeen(vcpu: vcpu)
         return .guestReset
     case let .systemEvent(type, _):
         switch type {

@@ -73,6 +73,12 @@ struct RuntimeE2ETests {
         let oom = try rt.kvmrun(["run", "--bundle", hog, "r4"])
         #expect(oom.status == 137, "\(oom)")
         #expect(access(hog + "/oom", F_OK) == 0, "the OOM kill is marked in the bundle")
+        // A read-only root: the shared cached image, mounted read-only; /tmp (a tmpfs) still writes.
+        let readonly = try rt.bundle("readonly", ["sh", "-c", "touch /x; echo status $?; touch /tmp/y && echo tmp ok"],
+                                     environment: ["BUNDLE_READONLY": "true"])
+        let ro = try rt.kvmrun(["run", "--bundle", readonly, "r5"])
+        #expect(ro.status == 0 && ro.stdout.contains("status 1") && ro.stdout.contains("tmp ok"), "\(ro)")
+        #expect(ro.stderr.contains("Read-only file system"), "\(ro)")
         // An init that does not exist: podman's words and a shell's status; nothing left.
         let absent = try rt.kvmrun(["run", "--bundle", try rt.bundle("absent", ["/no/such/init"]), "r3"])
         #expect(absent.status == 127 && absent.stderr.contains("no such file or directory"), "\(absent)")
