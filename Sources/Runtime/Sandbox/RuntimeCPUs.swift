@@ -13,15 +13,17 @@ extension Runtime {
     /// Brings the sandbox's online vCPUs up to what its containers ask for once `id` asks for
     /// `wanted` (nil: no limit). Records the new count in `sandbox` (saved by the caller).
     func growVcpus(of sandbox: inout SandboxRecord, container id: String, wanted: Int?, client: AgentClient) throws(RuntimeError) {
-        let asked = sandbox.containers.filter { $0 != id }.reduce(wanted ?? 0) { sum, other in
-            sum + ((try? store.loadContainer(other, sandbox: sandbox.id))?.vcpus ?? 0)
+        // Counts come from state files: each is clamped so that no sum can overflow.
+        let limit = min(max(1, sandbox.maxVcpus ?? sandbox.vcpus), 1024)
+        func bounded(_ count: Int?) -> Int { min(max(0, count ?? 0), limit) }
+        let asked = sandbox.containers.filter { $0 != id }.reduce(bounded(wanted)) { sum, other in
+            sum + bounded((try? store.loadContainer(other, sandbox: sandbox.id))?.vcpus)
         }
-        let limit = sandbox.maxVcpus ?? sandbox.vcpus
         let target = min(limit, asked)
         if asked > limit {
             logger.info("container \(id): its sandbox's containers ask for \(asked) CPUs; the VM has \(limit), all online")
         }
-        guard target > sandbox.vcpus else { return }
+        guard target > sandbox.vcpus, sandbox.vcpus >= 1 else { return }
         var request = Grpc_OnlineCPUMemRequest()
         request.wait = true
         request.nbCpus = UInt32(target - sandbox.vcpus)
