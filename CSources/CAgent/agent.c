@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ const uint64_t KVMRUN_CLONE_NEWCGROUP = CLONE_NEWCGROUP;
 const uint64_t KVMRUN_CLONE_NEWUSER = CLONE_NEWUSER;
 const unsigned long KVMRUN_RAMFS_MAGIC = RAMFS_MAGIC;
 const unsigned long KVMRUN_TMPFS_MAGIC = TMPFS_MAGIC;
+const unsigned long KVMRUN_ST_RDONLY = ST_RDONLY;
 const int KVMRUN_NLMSG_ALIGNTO = NLMSG_ALIGNTO;
 const int KVMRUN_RB_AUTOBOOT = RB_AUTOBOOT;
 

@@ -30,10 +30,9 @@ enum E2E {
     /// Boot tests are on when KVMRUN_E2E=1 (set by `make test` inside the nested host).
     static let bootsEnabled = environment["KVMRUN_E2E"] == "1"
 
-    /// The OCI runtime and podman suites also need KVMRUN_RUNTIME_E2E=1 (`make test-runtime`):
-    /// not in `make test` yet, because two intermittent faults still fail them (issue 7's
-    /// early-boot triple faults, and an agent connection closed during a call; README "Known
-    /// problems").
+    /// The OCI runtime and podman suites also need KVMRUN_RUNTIME_E2E=1 (set by `make test`'s
+    /// nested groups and `make test-runtime`): they change the host (podman's storage, netns,
+    /// TAPs), so a plain `swift test` on a host with VMX/SVM leaves them out.
     static let runtimeEnabled = bootsEnabled && environment["KVMRUN_RUNTIME_E2E"] == "1"
 
     static var binary: String {

@@ -28,11 +28,23 @@ struct SandboxFateTests {
         try Self.write(directory + "/vmm.log", "kvmrun: guest triple fault (vCPU 0)\n")
         try Self.write(directory + "/console.log", "Kernel panic - not syncing: Attempted to kill init!\n")
         // A child that has exited and been reaped: its identity no longer matches a live process.
+        // It waits for the pipe's end of file, so that it is still running (not a zombie, which
+        // has no identity) when its identity is taken.
+        var gate: [Int32] = [0, 0]
+        try #require(pipe(&gate) == 0)
         let child = fork()
-        if child == 0 { _exit(0) }
-        let identity = try #require(ProcessIdentity.of(child))
+        if child == 0 {
+            close(gate[1])
+            var byte: UInt8 = 0
+            _ = read(gate[0], &byte, 1)
+            _exit(0)
+        }
+        close(gate[0])
+        let taken = ProcessIdentity.of(child)
+        close(gate[1])
         var status: Int32 = 0
         _ = waitpid(child, &status, 0)
+        let identity = try #require(taken)
         let fate = SandboxVM.fate(of: Self.record(directory: directory, vmm: identity))
         #expect(fate.contains("the VMM (pid \(child)) has exited"), "\(fate)")
         #expect(fate.contains("guest triple fault") && fate.contains("Attempted to kill init"), "\(fate)")

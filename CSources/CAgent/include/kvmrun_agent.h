@@ -73,6 +73,7 @@ extern const uint64_t KVMRUN_CLONE_NEWCGROUP;
 extern const uint64_t KVMRUN_CLONE_NEWUSER;
 extern const unsigned long KVMRUN_RAMFS_MAGIC;
 extern const unsigned long KVMRUN_TMPFS_MAGIC;
+extern const unsigned long KVMRUN_ST_RDONLY;   // statfs f_flags: mounted read-only
 
 /// Netlink message alignment (NLMSG_ALIGNTO, RTA_ALIGNTO: 4).
 extern const int KVMRUN_NLMSG_ALIGNTO;

@@ -1,12 +1,13 @@
-// The agent as the guest's PID 1: leave the initramfs for a tmpfs root, mount the kernel's
-// file systems, set the hostname, bring up loopback. Runs first thing in main (before any
-// thread), logging each failure; a missing mount is logged, not fatal, so the agent still
-// answers and can say what is wrong.
+// The agent as the guest's PID 1: leave the boot root (an initramfs, or the read-only agent
+// disk) for a tmpfs root, mount the kernel's file systems, set the hostname, bring up loopback.
+// Runs first thing in main (before any thread), logging each failure; a missing mount is
+// logged, not fatal, so the agent still answers and can say what is wrong.
 //
 // Why leave the initramfs: pivot_root(2) refuses to move the initial rootfs, and a container's
 // root must be entered with pivot_root (not chroot) so that the agent's mounts are detached
-// from its view. The agent's own binary stays where it is (bind-mounted into the new root),
-// nothing is copied.
+// from its view. Why leave the read-only disk: the agent writes /etc (resolv.conf, hosts) and
+// makes mount points at its root. The agent's own binary stays where it is (bind-mounted into
+// the new root), nothing is copied.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,10 +27,10 @@ public enum GuestInit {
         ("cgroup2", "/sys/fs/cgroup", "cgroup2", KVMRUN_MS_NOSUID | KVMRUN_MS_NODEV | KVMRUN_MS_NOEXEC, nil),
     ]
 
-    /// Everything PID 1 sets up. `binary` is the agent's own path in the initramfs (/init).
+    /// Everything PID 1 sets up. `binary` is the agent's own path in the boot root (/init).
     public static func setUp(binary: String = "/init", hostname: String = "kvmrun") {
         signal(SIGPIPE, SIG_IGN)
-        if let error = leaveInitramfs(binary: binary) { Log.error(error) }
+        if let error = leaveBootRoot(binary: binary) { Log.error(error) }
         for mount in mounts {
             _ = mkdir(mount.target, 0o755)
             if Glibc.mount(mount.source, mount.target, mount.type, mount.flags, mount.data) != 0, errno != EBUSY {
@@ -46,13 +47,14 @@ public enum GuestInit {
     }
 
     /// Moves the root to a tmpfs (switch_root without deleting anything). Returns an error
-    /// text, or nil when done (or not needed: the root is no initramfs).
-    static func leaveInitramfs(binary: String) -> String? {
+    /// text, or nil when done (or not needed: the root is neither an initramfs nor read-only).
+    static func leaveBootRoot(binary: String) -> String? {
         var info = statfs()
         guard statfs("/", &info) == 0 else { return "statfs /: errno \(errno)" }
         let type = UInt(bitPattern: Int(info.f_type))
-        guard type == KVMRUN_RAMFS_MAGIC || type == KVMRUN_TMPFS_MAGIC, !Files.exists("/.kvmrun-root") else { return nil }
-        let newRoot = "/.root"
+        let readOnly = (UInt(bitPattern: Int(info.f_flags)) & KVMRUN_ST_RDONLY) != 0
+        guard type == KVMRUN_RAMFS_MAGIC || type == KVMRUN_TMPFS_MAGIC || readOnly, !Files.exists("/.kvmrun-root") else { return nil }
+        let newRoot = "/.root"   // in the agent disk's image; made here on an initramfs
         _ = mkdir(newRoot, 0o755)
         guard Glibc.mount("tmpfs", newRoot, "tmpfs", 0, "mode=0755") == 0 else { return "mount tmpfs on \(newRoot): errno \(errno)" }
         let target = newRoot + binary

@@ -32,7 +32,8 @@ public struct BlockSlot: Codable, Sendable, Equatable {
     public var index: Int
     /// The drive id the VMM's control API knows it by.
     public var driveID: String
-    /// The guest's device node (/dev/vda for slot 0, in virtio-mmio probe order).
+    /// The guest's device node, in virtio-mmio probe order: /dev/vdb for slot 0 behind the
+    /// agent's root disk (/dev/vda when the agent boots from an initramfs).
     public var guestDevice: String
     /// The container whose rootfs it holds; nil when free (backed by the empty placeholder).
     public var containerID: String?

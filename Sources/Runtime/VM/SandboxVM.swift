@@ -47,28 +47,7 @@ public enum SandboxVM {
         let placeholder = open(files.placeholder, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         guard placeholder >= 0 else { throw .failed(step: "create \(files.placeholder)", reason: errnoText()) }
         close(placeholder)
-        var slots: [BlockSlot] = []
-        var arguments = [
-            "vm", "run", "--kernel", firmware.kernel, "--initrd", firmware.initrd,
-            "--cpus", String(max(config.vcpus, config.maxVcpus)),
-            "--memory", "\(config.baseMemoryMiB)M,hotplug=\(config.hotplugRegionMiB)M",
-            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet" + (config.maxVcpus > config.vcpus ? " maxcpus=\(config.vcpus)" : ""),
-            "--console", "file:\(files.console)",
-            "--vsock", "cid=3,uds=\(files.vsock)", "--api-socket", files.api,
-        ]
-        for index in 0..<config.blockSlots {
-            let driveID = "slot\(index)"
-            var disk = "path=\(files.placeholder),id=\(driveID)"
-            if index == 0, let first = config.firstImage {
-                disk = "path=\(first.path),id=\(driveID)" + (first.readonly ? ",readonly=on" : "")
-            }
-            arguments += ["--disk", disk]
-            slots.append(BlockSlot(index: index, driveID: driveID, guestDevice: "/dev/vd" + String(UnicodeScalar(UInt8(0x61 + index))),
-                                   containerID: nil))
-        }
-        if let network = config.network {
-            arguments += ["--netns", network.netnsPath, "--net", "tap=\(network.tapName),mac=\(network.interface.mac)"]
-        }
+        let (arguments, slots) = try vmmArguments(config, files: files, firmware: firmware)
         logger.debug("starting the sandbox VMM", metadata: ["argv": "\(arguments.joined(separator: " "))"])
         let pid = try spawnDetached(firmware.executable, arguments, logPath: files.log)
         guard let identity = ProcessIdentity.of(pid) else {
@@ -81,6 +60,51 @@ public enum SandboxVM {
             kill(identity.pid, SIGKILL)
             throw .failed(step: "boot the sandbox VM", reason: "\(error); console: \(tail(files.console)); vmm: \(tail(files.log))")
         }
+    }
+
+    /// The VMM's command line for `config` and the block slots it makes, in guest device order.
+    static func vmmArguments(
+        _ config: SandboxVMConfig, files: (api: String, vsock: String, console: String, log: String, placeholder: String),
+        firmware: Firmware
+    ) throws(RuntimeError) -> (arguments: [String], slots: [BlockSlot]) {
+        var slots: [BlockSlot] = []
+        var cmdline = "console=ttyS0 reboot=k panic=-1 quiet" + (config.maxVcpus > config.vcpus ? " maxcpus=\(config.vcpus)" : "")
+        var arguments = ["vm", "run", "--kernel", firmware.kernel]
+        // Guest block devices are named in the order the disks are given (virtio-mmio probe
+        // order): the agent's root disk first (vda), then the container slots.
+        var firstSlotDevice = 0
+        switch firmware.agentRoot {
+        case .disk(let path):
+            arguments += ["--disk", "path=\(path),id=agent-root,readonly=on"]
+            cmdline += " root=/dev/vda ro rootfstype=ext4 init=/init"
+            firstSlotDevice = 1
+        case .initramfs(let path):
+            arguments += ["--initrd", path]
+        }
+        arguments += [
+            "--cpus", String(max(config.vcpus, config.maxVcpus)),
+            "--memory", "\(config.baseMemoryMiB)M,hotplug=\(config.hotplugRegionMiB)M",
+            "--cmdline", cmdline,
+            "--console", "file:\(files.console)",
+            "--vsock", "cid=3,uds=\(files.vsock)", "--api-socket", files.api,
+        ]
+        guard config.blockSlots >= 0, firstSlotDevice + config.blockSlots <= 26 else {
+            throw .invalidInput("\(config.blockSlots) block slots: a sandbox VM has at most \(26 - firstSlotDevice)")
+        }
+        for index in 0..<config.blockSlots {
+            let driveID = "slot\(index)"
+            var disk = "path=\(files.placeholder),id=\(driveID)"
+            if index == 0, let first = config.firstImage {
+                disk = "path=\(first.path),id=\(driveID)" + (first.readonly ? ",readonly=on" : "")
+            }
+            arguments += ["--disk", disk]
+            let letter = String(UnicodeScalar(UInt8(0x61 + firstSlotDevice + index)))
+            slots.append(BlockSlot(index: index, driveID: driveID, guestDevice: "/dev/vd" + letter, containerID: nil))
+        }
+        if let network = config.network {
+            arguments += ["--netns", network.netnsPath, "--net", "tap=\(network.tapName),mac=\(network.interface.mac)"]
+        }
+        return (arguments, slots)
     }
 
     /// Connects to the agent of a running sandbox VM.
