@@ -144,6 +144,29 @@ struct SandboxTests {
         try sandbox.removeContainer("t1", timeoutSeconds: 5)
     }
 
+    /// A terminal exec into a running container that prints and exits at once: its pty master
+    /// can reach the agent before the PID record of the process (two writers on one channel),
+    /// and was dropped then, leaving the process without its output stream ("has no stdout
+    /// stream", podman exec -it). Many in a row, to meet the ordering (the old code failed this
+    /// test in 3 of 5 runs on a busy 2-CPU host, and 2 of 6 pinned to one CPU on an idle one).
+    @Test func terminalExecsThatExitAtOnceKeepTheirOutput() throws {
+        let sandbox = try Self.makeSandbox()
+        let rootfs = AgentTest.makeRootfs("sandbox-tty-exec")
+        try sandbox.createContainer(.init(id: "c1", spec: Self.spec(rootfs: rootfs, args: ["sleep", "100"])))
+        try sandbox.startContainer("c1")
+        for index in 0..<150 {
+            var process = Spec.Process(terminal: true, args: ["sh", "-c", "echo tty-exec-\(index); exit 6"], env: ["PATH=/bin"], cwd: "/")
+            process.consoleSize = Spec.Box(height: 24, width: 80)
+            try sandbox.execProcess(containerID: "c1", execID: "t\(index)", process: process, stringUser: nil)
+            let output = try Self.readAll(sandbox, "c1", "t\(index)")
+            #expect(output.contains("tty-exec-\(index)"), "exec \(index): \(output)")
+            #expect(try sandbox.waitProcess(containerID: "c1", execID: "t\(index)") == 6)
+        }
+        try sandbox.signalProcess(containerID: "c1", execID: "", signal: SIGKILL)
+        _ = try sandbox.waitProcess(containerID: "c1", execID: "")
+        try sandbox.removeContainer("c1", timeoutSeconds: 5)
+    }
+
     @Test func twoContainersHaveSeparatePidNamespaces() throws {
         let sandbox = try Self.makeSandbox()
         let rootfs = AgentTest.makeRootfs("sandbox-pidns")

@@ -21,12 +21,16 @@ public final class PendingSpawn: @unchecked Sendable {
     /// A failure the child reported before its pid was known (join mode: the process can
     /// fail before the intermediate has sent the PID record); `finish` throws it first.
     private var earlyError: SpawnError?
+    /// A READY that came before the PID record (join mode, as for `earlyError`).
+    private var earlyReady: Bool
 
-    init(pid: Int32, pidfd: Int32, channel: Int32, earlyError: SpawnError? = nil) {
+    init(pid: Int32, pidfd: Int32, channel: Int32, earlyError: SpawnError? = nil, console: Int32 = -1, earlyReady: Bool = false) {
         self.pid = pid
         self.pidfd = pidfd
         self.channel = channel
         self.earlyError = earlyError
+        self.console = console
+        self.earlyReady = earlyReady
     }
 
     deinit {
@@ -41,6 +45,10 @@ public final class PendingSpawn: @unchecked Sendable {
         if let earlyError {
             self.earlyError = nil
             throw earlyError
+        }
+        if earlyReady {
+            earlyReady = false
+            return .waitingForStart
         }
         while true {
             switch try Spawner.receive(channel) {
@@ -118,12 +126,18 @@ public enum Spawner {
             reapIntermediate(pidfd)
             close(pidfd)
         }
+        // The process and the intermediate write to the same channel, so the process's own
+        // records (its pty master, READY, a failure) can come before the intermediate's PID
+        // record: keep them for `finish`. (Dropping an early console record left a terminal
+        // exec that ran at once without its output stream.)
         var early: SpawnError?
+        var console: Int32 = -1, ready = false
         while true {
             let record: Record
             do {
                 record = try receive(parentEnd)
             } catch {
+                if console >= 0 { close(console) }
                 close(parentEnd)
                 throw error
             }
@@ -131,14 +145,18 @@ public enum Spawner {
             case .pid(let child):
                 // Our child (CLONE_PARENT): its pid stays ours until reaped, so this pidfd is its.
                 let childFD = kvmrun_pidfd_open(child)
-                return PendingSpawn(pid: child, pidfd: childFD, channel: parentEnd, earlyError: early)
+                return PendingSpawn(pid: child, pidfd: childFD, channel: parentEnd, earlyError: early, console: console, earlyReady: ready)
             case .failed(let error):
                 early = early ?? error
             case .end:
+                if console >= 0 { close(console) }
                 close(parentEnd)
                 throw early ?? SpawnError(step: "exec in container (no process was created)", path: "", errno: EPROTO)
-            case .ready, .console:
-                continue   // cannot come before the PID record: the process is cloned first
+            case .console(let fd):
+                if console >= 0 { close(console) }
+                console = fd
+            case .ready:
+                ready = true
             }
         }
     }
