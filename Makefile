@@ -2,7 +2,7 @@
 #
 #   make demo       set everything up and run a busybox container in a microVM (kvmrun run)
 #   make demo-vm    boot a raw microVM (the test initramfs; nested test host if needed)
-#   make test-runtime the OCI runtime and podman suites in one nested host (podman's not in make test yet)
+#   make test-runtime the OCI runtime and podman suites alone, in one nested host
 #   make test       all tests: unit + direct KVM tests on this host, then direct KVM and
 #                   end-to-end boot tests where a hardware-style KVM exists (scripts/with-kvm)
 #   make bench      kvmrun bench boot --compare qemu, inside the nested host if needed
@@ -105,8 +105,8 @@ test-nested: nested-qemu
 # container in a microVM (`kvmrun run`), printing from inside the guest, then gone: the last
 # line counts what is left (containers, kvmrun processes).
 DEMO_BUNDLE := $(CURDIR)/.build/demo-bundle
-# The OCI runtime and podman suites in one nested host (the runtime suite is also in `make
-# test`; the podman suite not yet: README "Known problems"). No retry.
+# The OCI runtime and podman suites alone, in one nested host (both are in `make test` too, in
+# a group each). No retry.
 test-runtime: firmware build build-tests nested-qemu
 	KVMRUN_L1_MEM=$(NESTED_MEM) KVMRUN_L1_TIMEOUT=3000 $(WITH_KVM) env KVMRUN_E2E=1 KVMRUN_RUNTIME_E2E=1 \
 		KVMRUN_BIN=$(CURDIR)/$(RELEASE_BIN) $(CURDIR)/$(TEST_BIN) --testing-library swift-testing --no-parallel \

@@ -59,8 +59,10 @@ public final class GuestMemory: @unchecked Sendable {
     /// Maps `layout` (base, size) pairs of boot RAM and `hotplug` ones of hotplug regions.
     /// Sizes must be non-zero multiples of 4 KiB, bases 4 KiB-aligned, and ranges must not
     /// overlap. Every mapping is MAP_NORESERVE: host memory is taken when first touched.
+    /// `hugePages` advises boot RAM onto transparent huge pages (true) or keeps it on small
+    /// pages (false); see `mapAligned`.
     public init(layout: [(base: GuestAddress, size: UInt64)],
-                hotplug: [(base: GuestAddress, size: UInt64)] = []) throws(MemoryError) {
+                hotplug: [(base: GuestAddress, size: UInt64)] = [], hugePages: Bool = true) throws(MemoryError) {
         let entries = layout.map { (base: $0.base, size: $0.size, hotpluggable: false) }
             + hotplug.map { (base: $0.base, size: $0.size, hotpluggable: true) }
         let sorted = entries.sorted { $0.base < $1.base }
@@ -81,7 +83,7 @@ public final class GuestMemory: @unchecked Sendable {
         for entry in sorted {
             let pointer: UnsafeMutableRawPointer
             do throws(SystemError) {
-                pointer = try GuestMemory.mapAligned(size: entry.size, hugePages: !entry.hotpluggable)
+                pointer = try GuestMemory.mapAligned(size: entry.size, hugePages: entry.hotpluggable ? nil : hugePages)
             } catch {
                 for region in mapped { munmap(UnsafeMutableRawPointer(bitPattern: region.hostAddress), Int(region.size)) }
                 throw .mapFailed(entry.base, size: entry.size, error)
@@ -99,10 +101,12 @@ public final class GuestMemory: @unchecked Sendable {
     public static let hostAlignment: UInt = 2 << 20
 
     /// An anonymous MAP_NORESERVE mapping of `size` bytes at a `hostAlignment`-aligned address
-    /// (over-mapped by the alignment, then trimmed). Boot RAM is advised MADV_HUGEPAGE, which
-    /// matters where the host's THP mode is "madvise"; hotplug regions keep small pages, so an
-    /// unplugged block's pages go back exactly.
-    static func mapAligned(size: UInt64, hugePages: Bool) throws(SystemError) -> UnsafeMutableRawPointer {
+    /// (over-mapped by the alignment, then trimmed). Boot RAM is advised MADV_HUGEPAGE
+    /// (`hugePages` true), which matters where the host's THP mode is "madvise", or
+    /// MADV_NOHUGEPAGE (false: small pages even where the mode is "always", so the host holds
+    /// only the 4 KiB pages the guest touched rather than every 2 MiB page it touched a byte
+    /// of); hotplug regions (nil) get no advice: their 2 MiB-aligned blocks go back whole.
+    static func mapAligned(size: UInt64, hugePages: Bool?) throws(SystemError) -> UnsafeMutableRawPointer {
         let alignment = hostAlignment
         let length = Int(size) + Int(alignment)
         let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
@@ -115,9 +119,9 @@ public final class GuestMemory: @unchecked Sendable {
         let end = aligned + UInt(size)
         if start + UInt(length) > end { munmap(UnsafeMutableRawPointer(bitPattern: end), Int(start + UInt(length) - end)) }
         let pointer = UnsafeMutableRawPointer(bitPattern: aligned)!
-        if hugePages {
+        if let hugePages {
             // Advice only: a host without THP refuses it (EINVAL) and the guest gets small pages.
-            _ = madvise(pointer, Int(size), MADV_HUGEPAGE)
+            _ = madvise(pointer, Int(size), hugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
         }
         return pointer
     }

@@ -20,6 +20,8 @@ public struct VMConfig: Sendable {
     public var commandLine: String
     public var cpus: Int
     public var memorySize: UInt64
+    /// Boot RAM advised onto transparent huge pages (`--memory …,thp=on|off`, on by default).
+    public var hugePages = true
     public var console: ConsoleTarget
     public var bootTimer: Bool
     public var devices = DeviceOptions()

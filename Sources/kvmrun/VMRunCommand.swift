@@ -41,7 +41,7 @@ struct VMRunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Number of vCPUs.", valueName: "n"))
     var cpus: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("Guest RAM: 128M, 1G, 512MiB; a bare number is MiB. Memory hotplug (virtio-mem): SIZE,hotplug=REGION[,block=2M][,requested=SIZE].", valueName: "size"))
+    @Option(name: .long, help: ArgumentHelp("Guest RAM: 128M, 1G, 512MiB; a bare number is MiB. Memory hotplug (virtio-mem): SIZE,hotplug=REGION[,block=2M][,requested=SIZE]. SIZE,thp=off keeps boot RAM on small pages (the host holds only the pages the guest touched; default on: transparent huge pages).", valueName: "size"))
     var memory: String = "128M"
 
     @Option(name: .long, help: ArgumentHelp("Serial console: stdio, file:PATH or none.", valueName: "target"))
@@ -79,16 +79,16 @@ struct VMRunCommand: ParsableCommand {
     }
 
     /// The virtio device options and the boot RAM size; errors are usage errors naming the option.
-    func parseDevices() throws -> (memory: UInt64, devices: DeviceOptions) {
+    func parseDevices() throws -> (memory: UInt64, hugePages: Bool, devices: DeviceOptions) {
         do {
             var devices = DeviceOptions()
-            let (ram, hotplug) = try HotplugOption.parseMemory(memory)
+            let (ram, hotplug, hugePages) = try HotplugOption.parseMemoryOption(memory)
             devices.hotplug = hotplug
             devices.disks = try DiskOption.parseAll(disk)
             devices.nets = try net.enumerated().map { (index, text) throws(VMMError) in try NetOption.parse(text, index: index) }
             devices.vsock = try vsock.map { (text) throws(VMMError) in try VsockOption.parse(text) }
             devices.apiSocket = apiSocket
-            return (ram, devices)
+            return (ram, hugePages, devices)
         } catch {
             throw ValidationError(error.description)
         }
@@ -118,11 +118,12 @@ struct VMRunCommand: ParsableCommand {
             let reason = errno == ENOENT ? "no such file" : "cannot be read (\(errno == EACCES ? "permission denied" : "errno \(errno)"))"
             fail("\(role) \(path): \(reason)", status: 64)
         }
-        let (ramSize, devices) = try parseDevices()
+        let (ramSize, hugePages, devices) = try parseDevices()
         for problem in devices.disks.compactMap(\.accessProblem) { fail(problem, status: 64) }
         var config = VMConfig(kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, cpus: cpus,
                               memorySize: ramSize, console: try parseConsole(), bootTimer: bootTimer)
         config.devices = devices
+        config.hugePages = hugePages
         let outcome: MachineExit
         do {
             // The VMM's log: swift-log through the runtime's handler (stderr, and --log FILE in

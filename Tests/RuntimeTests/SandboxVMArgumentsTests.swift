@@ -29,6 +29,10 @@ struct SandboxVMArgumentsTests {
         #expect(cmdline.contains(" root=/dev/vda ro rootfstype=ext4 init=/init"))
         #expect(slots.map(\.guestDevice) == ["/dev/vdb", "/dev/vdc", "/dev/vdd"])
         #expect(slots.map(\.driveID) == ["slot0", "slot1", "slot2"])
+        // Small pages for boot RAM by default (density), huge pages on request.
+        #expect(Self.values(of: "--memory", in: arguments) == ["256M,hotplug=2048M,thp=off"])
+        config.hugePages = true
+        #expect(Self.values(of: "--memory", in: try SandboxVM.vmmArguments(config, files: Self.files, firmware: firmware).arguments) == ["256M,hotplug=2048M,thp=on"])
     }
 
     @Test("agent initramfs: --initrd, no root=, slots from vda")

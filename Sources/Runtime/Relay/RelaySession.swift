@@ -82,6 +82,11 @@ final class RelaySession: Sendable {
             settle(.lost("\(error)"))
             exited.fire()
         }
+        // From here the relay mostly waits, for as long as the container lives: let go of the
+        // executable's pages that its start-up touched (as the VMM does, `ExecutableText`);
+        // what the pumps and the signal loop run faults back from the page cache (an idle
+        // relay: 5.1 MiB PSS before, 3.3 to 4.7 after; README "Runtime figures").
+        ExecutableText.releaseResidentPages()
         forwardSignals()
         let result = outcome.withLock { $0 } ?? .lost("no answer to WaitProcess")
         if case .exited = result {

@@ -28,13 +28,13 @@ extension Machine {
     /// (MAP_NORESERVE, so it costs nothing until the guest plugs and touches blocks).
     static func makeGuestMemory(_ config: VMConfig) throws -> GuestMemory {
         let boot = try MachineLayout.ramLayout(memorySize: config.memorySize)
-        guard let hotplug = config.devices.hotplug else { return try GuestMemory(layout: boot) }
+        guard let hotplug = config.devices.hotplug else { return try GuestMemory(layout: boot, hugePages: config.hugePages) }
         try hotplug.validate()
         let base = MachineLayout.hotplugBase(bootLayout: boot)
         guard base.adding(hotplug.regionSize) != nil else {
             throw VMMError.config("--memory: the hotplug region does not fit above guest RAM")
         }
-        return try GuestMemory(layout: boot, hotplug: [(base, hotplug.regionSize)])
+        return try GuestMemory(layout: boot, hotplug: [(base, hotplug.regionSize)], hugePages: config.hugePages)
     }
 
     /// Creates and attaches the virtio-mem device when `--memory` has `hotplug=`.

@@ -22,29 +22,49 @@ public struct HotplugOption: Equatable, Sendable {
 
     /// Parses the full `--memory` text: returns the boot RAM size and the hotplug option, if any.
     public static func parseMemory(_ text: String) throws(VMMError) -> (UInt64, HotplugOption?) {
+        let parsed = try parseMemoryOption(text)
+        return (parsed.ram, parsed.hotplug)
+    }
+
+    /// Parses the full `--memory` text, `SIZE[,hotplug=SIZE[,block=SIZE][,requested=SIZE]][,thp=on|off]`:
+    /// the boot RAM size, the hotplug option, if any, and whether boot RAM is advised onto
+    /// transparent huge pages (`thp=on`, the default, as QEMU does; `off` keeps small pages,
+    /// so the host holds only the 4 KiB pages the guest touched: denser, for sandboxes).
+    public static func parseMemoryOption(_ text: String) throws(VMMError) -> (ram: UInt64, hotplug: HotplugOption?, hugePages: Bool) {
+        let keys = "keys: hotplug, block, requested, thp"
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let ram = try size(parts[0], name: "RAM size")
-        guard parts.count > 1 else { return (ram, nil) }
-
         var values: [String: UInt64] = [:]
+        var hugePages: Bool?
         for part in parts.dropFirst() {
             guard let equals = part.firstIndex(of: "=") else {
-                throw .config("--memory: '\(part)' is not KEY=VALUE (keys: hotplug, block, requested)")
+                throw .config("--memory: '\(part)' is not KEY=VALUE (\(keys))")
             }
             let key = String(part[..<equals]).trimmingSpaces
+            let value = String(part[part.index(after: equals)...])
+            if key == "thp" {
+                guard hugePages == nil else { throw .config("--memory: thp= given twice") }
+                switch value.trimmingSpaces {
+                case "on": hugePages = true
+                case "off": hugePages = false
+                default: throw .config("--memory: thp= must be on or off (got '\(value)')")
+                }
+                continue
+            }
             guard ["hotplug", "block", "requested"].contains(key) else {
-                throw .config("--memory: unknown key '\(key)' (keys: hotplug, block, requested)")
+                throw .config("--memory: unknown key '\(key)' (\(keys))")
             }
             guard values[key] == nil else { throw .config("--memory: \(key)= given twice") }
-            values[key] = try size(String(part[part.index(after: equals)...]), name: key + "=")
+            values[key] = try size(value, name: key + "=")
         }
+        guard !values.isEmpty else { return (ram, nil, hugePages ?? true) }
         guard let region = values["hotplug"] else {
             throw .config("--memory: block= and requested= need hotplug=SIZE (the hotplug region)")
         }
         let option = HotplugOption(regionSize: region, blockSize: values["block"] ?? minimumBlockSize,
                                    requestedSize: values["requested"] ?? 0)
         try option.validate()
-        return (ram, option)
+        return (ram, option, hugePages ?? true)
     }
 
     /// Checks the sizes against each other and against what Linux's virtio-mem driver needs.

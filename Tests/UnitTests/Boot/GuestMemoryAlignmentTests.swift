@@ -1,4 +1,5 @@
 import Memory
+import Sys
 import Testing
 @testable import VMM
 
@@ -20,5 +21,31 @@ struct GuestMemoryAlignmentTests {
         }
         let hotplug = try GuestMemory(layout: [], hotplug: [(GuestAddress(4 * .gib), 256 * .mib)])
         #expect(hotplug.regions[0].hostAddress % GuestMemory.hostAlignment == 0)
+    }
+
+    /// The kernel's record of each mapping's advice (/proc/self/smaps VmFlags: hg for
+    /// MADV_HUGEPAGE, nh for MADV_NOHUGEPAGE) for the region at `hostAddress`.
+    static func adviceFlags(_ hostAddress: UInt) throws -> Set<String> {
+        let smaps = try #require(readTextFile("/proc/self/smaps"))
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let start = UInt(line[..<dash], radix: 16), line.contains(" ") {
+                inside = start == hostAddress
+            } else if inside, line.hasPrefix("VmFlags:") {
+                return Set(line.dropFirst("VmFlags:".count).split(separator: " ").map(String.init)).intersection(["hg", "nh"])
+            }
+        }
+        Issue.record("no mapping at \(String(hostAddress, radix: 16)) in /proc/self/smaps")
+        return []
+    }
+
+    @Test("boot RAM is advised onto huge pages by default (thp=on) and kept on small pages with thp=off; hotplug regions get no advice")
+    func hugePageAdvice() throws {
+        let layout = [(GuestAddress(0), 64 * .mib)]
+        let huge = try GuestMemory(layout: layout, hotplug: [(GuestAddress(4 * .gib), 128 * .mib)])
+        let small = try GuestMemory(layout: layout, hugePages: false)
+        #expect(try Self.adviceFlags(huge.regions[0].hostAddress) == ["hg"])
+        #expect(try Self.adviceFlags(huge.regions[1].hostAddress) == [])
+        #expect(try Self.adviceFlags(small.regions[0].hostAddress) == ["nh"])
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Harness
 import Testing
+import Sys
 @testable import VMM
 
 @Suite("Letting go of the executable's start-up code pages")

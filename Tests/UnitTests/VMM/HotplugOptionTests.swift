@@ -20,6 +20,17 @@ struct HotplugOptionTests {
         #expect(bigBlock == HotplugOption(regionSize: 2 * .gib, blockSize: 1 * .gib, requestedSize: 1 * .gib))
     }
 
+    @Test("thp=on|off: huge pages for boot RAM by default, off on request, with or without hotplug")
+    func transparentHugePages() throws {
+        #expect(try HotplugOption.parseMemoryOption("256M").hugePages)
+        #expect(try HotplugOption.parseMemoryOption("256M,thp=on").hugePages)
+        let small = try HotplugOption.parseMemoryOption("256M,thp=off")
+        #expect(small.ram == 256 * .mib && small.hotplug == nil && !small.hugePages)
+        let both = try HotplugOption.parseMemoryOption("256M,hotplug=2G,thp=off")
+        #expect(both.hotplug == HotplugOption(regionSize: 2 * .gib) && !both.hugePages)
+        #expect(try HotplugOption.parseMemory("256M,thp=off") == (256 * .mib, nil))
+    }
+
     static let invalid: [(String, String)] = [
         ("256M,hotplug=2G,block=3M", "block=3 MiB must be a power of two of at least 2 MiB"),
         ("256M,hotplug=2G,block=1M", "power of two of at least 2 MiB"),
@@ -29,7 +40,10 @@ struct HotplugOptionTests {
         ("256M,hotplug=384M,block=256M", "hotplug=384 MiB must be a multiple of block=256 MiB"),
         ("256M,hotplug=1G,requested=2G", "requested=2 GiB is larger than the hotplug region (1 GiB)"),
         ("256M,hotplug=1G,requested=3M", "requested=3 MiB is not a multiple of the block size (2 MiB)"),
-        ("256M,hotplug=1G,size=2G", "unknown key 'size'"),
+        ("256M,hotplug=1G,size=2G", "unknown key 'size' (keys: hotplug, block, requested, thp)"),
+        ("256M,thp=maybe", "thp= must be on or off (got 'maybe')"),
+        ("256M,thp=off,thp=on", "thp= given twice"),
+        ("256M,thp=off,block=2M", "need hotplug=SIZE"),
         ("256M,hotplug=1G,hotplug=2G", "hotplug= given twice"),
         ("256M,block=2M", "need hotplug=SIZE"),
         ("256M,", "'' is not KEY=VALUE"),

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Sys
 
 /// Lets go of the executable's pages that only start-up used, once the VM is set up. Start-up
 /// (the Swift runtime, argument parsing, the machine's set-up) touches code and constant data
@@ -21,6 +20,12 @@ public enum ExecutableText {
         public var start: UInt
         public var end: UInt
         public var writable: Bool
+
+        public init(start: UInt, end: UInt, writable: Bool) {
+            self.start = start
+            self.end = end
+            self.writable = writable
+        }
     }
 
     /// The mappings of `executable` in a /proc/PID/maps text.
