@@ -143,6 +143,36 @@ struct BlockTests {
         #expect(rig.device.counters["writes"] == 1 && rig.device.counters["write_bytes"] == 1536)
     }
 
+    @Test("requests queued together are all served with one notify, in order on the used ring, each with its status")
+    func queuedTogether() throws {
+        let rig = try BlockRig("together")
+        // Four writes of distinct sectors and a read of a sector none of them touches, one
+        // notify (15 descriptors: the double's queue holds 16).
+        var heads: [UInt16] = [], statuses: [GuestAddress] = []
+        var expected = rig.original
+        for index in 0..<4 {
+            let pattern = [UInt8](repeating: UInt8(0x10 + index), count: 512)
+            expected.replaceSubrange((index * 2 * 512)..<((index * 2 + 1) * 512), with: pattern)
+            let status = try rig.driver.allocate(1, bytes: [0xFF])
+            statuses.append(status)
+            heads.append(try rig.driver.publish(try rig.buffers([(rig.header(T.write, sector: UInt64(index * 2)), false), (pattern, false)])
+                + [.init(address: status, length: 1, writable: true)], queue: 0, notify: false))
+        }
+        let output = try rig.driver.allocate(512, bytes: [UInt8](repeating: 0xEE, count: 512))
+        let readStatus = try rig.driver.allocate(1, bytes: [0xFF])
+        heads.append(try rig.driver.publish(try rig.buffers([(rig.header(T.read, sector: 20), false)])
+            + [.init(address: output, length: 512, writable: true), .init(address: readStatus, length: 1, writable: true)], queue: 0, notify: false))
+        rig.transport.notify(queue: 0)
+        let used = try rig.driver.takeUsed(queue: 0)
+        #expect(used.map(\.head) == heads)
+        #expect(used.map(\.length) == [1, 1, 1, 1, 513])
+        let answers = try (statuses + [readStatus]).map { try rig.driver.memory.load(UInt8.self, at: $0) }
+        #expect(answers == [UInt8](repeating: S.ok, count: 5), "statuses \(answers), log \(rig.driver.log)")
+        #expect(try rig.driver.memory.read(count: 512, at: output) == Array(rig.original[(20 * 512)..<(21 * 512)]))
+        let firstDifference = zip(rig.fileBytes, expected).enumerated().first { $0.1.0 != $0.1.1 }?.offset
+        #expect(firstDifference == nil, "the file differs from what was written at byte \(firstDifference ?? -1)")
+    }
+
     @Test("FLUSH syncs and answers OK; GET_ID returns the drive id NUL-padded to 20 bytes")
     func flushAndID() throws {
         let rig = try BlockRig("flush", id: "rootfs-1")
