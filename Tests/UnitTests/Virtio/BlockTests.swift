@@ -112,6 +112,9 @@ struct BlockTests {
         #expect(littleEndianValue(config, 0, UInt64.self) == UInt64(BlockRig.sectors))
         #expect(littleEndianValue(config, BlockSpec.ConfigOffset.blockSize, UInt32.self) == 512)
         #expect(littleEndianValue(config, BlockSpec.ConfigOffset.segMax, UInt32.self) == BlockDevice.segmentMax)
+        // A request of seg_max segments plus its header and status must fit the ring, or a
+        // driver without indirect descriptors could never submit it.
+        #expect(BlockDevice.segmentMax + 2 <= UInt32(BlockDevice.queueSize))
         let features = rig.driver.deviceFeatures
         #expect(features & BlockSpec.Feature.flush != 0)
         #expect(features & BlockSpec.Feature.readOnly == 0)
