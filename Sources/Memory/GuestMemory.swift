@@ -164,6 +164,33 @@ public final class GuestMemory: @unchecked Sendable {
         return try body(UnsafeMutableRawBufferPointer(start: start, count: Int(length)))
     }
 
+    /// Runs `body` once with host views of several ranges, in order; every range is checked
+    /// first (the first one outside guest RAM throws, naming it, and `body` does not run). The
+    /// buffers must not escape. One call for a whole scatter list, where nesting `withBytes`
+    /// once per range would cost a closure and a lookup per level (a 1 MiB virtio-blk request
+    /// is 256 of them). Inlinable, so callers get it specialized: an unspecialized generic on a
+    /// device's path has the Swift runtime instantiate metadata at its first request, after the
+    /// start-up pages were let go (`ExecutableText`), which cost the VMM 0.7 MiB of resident
+    /// pages when `Queue.readChain` used `withBytes` this way.
+    @inlinable
+    public func withBytes<R>(
+        ofRanges ranges: [(address: GuestAddress, length: UInt64)],
+        _ body: ([UnsafeMutableRawBufferPointer]) throws -> R
+    ) throws -> R {
+        var views: [UnsafeMutableRawBufferPointer] = []
+        views.reserveCapacity(ranges.count)
+        for (address, length) in ranges {
+            guard let region = region(containing: address, length: length) else {
+                throw MemoryError.outOfRange(address, length: length)
+            }
+            // SAFETY: region.contains() checked offset + length <= region.size, and the mapping
+            // lives as long as self, which outlives this call; the views do not leave `body`.
+            let start = UnsafeMutableRawPointer(bitPattern: region.hostAddress)!.advanced(by: Int(address.raw - region.guestBase.raw))
+            views.append(UnsafeMutableRawBufferPointer(start: start, count: Int(length)))
+        }
+        return try body(views)
+    }
+
     /// Copies `bytes` into guest memory at `address`.
     public func write(_ bytes: UnsafeRawBufferPointer, at address: GuestAddress) throws(MemoryError) {
         guard let region = region(containing: address, length: UInt64(bytes.count)) else {

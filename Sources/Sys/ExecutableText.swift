@@ -13,8 +13,11 @@ import Glibc
 /// Only pages that still hold the file's bytes are dropped: those that /proc/self/pagemap shows
 /// present and file-backed. A page that was written — relocations applied at start-up in the
 /// RELRO mapping (read-only afterwards), or .data — has become anonymous and stays. In a
-/// writable mapping a page could be written between that check and the advice, so writable
-/// mappings are handled only while the process has a single thread.
+/// writable mapping a page could be written between that check and the advice, and
+/// `MADV_DONTNEED` would then discard the write; so a writable mapping gets `MADV_DONTNEED`
+/// only while the process has a single thread, and `MADV_PAGEOUT` otherwise, which reclaims a
+/// clean file page (when no other process maps it) but never loses data: a page written
+/// meanwhile is anonymous and is swapped out or, with no swap, left alone.
 public enum ExecutableText {
     public struct Mapping: Equatable, Sendable {
         public var start: UInt
@@ -67,13 +70,14 @@ public enum ExecutableText {
         let executable = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let singleThreaded = threadCount() == 1
         var released: UInt = 0
-        for mapping in mappings(maps: maps, executable: executable) where !mapping.writable || singleThreaded {
-            released += releaseCleanPages(mapping)
+        for mapping in mappings(maps: maps, executable: executable) {
+            let advice = mapping.writable && !singleThreaded ? MADV_PAGEOUT : MADV_DONTNEED
+            released += releaseCleanPages(mapping, advice: advice)
         }
         return released
     }
 
-    private static func releaseCleanPages(_ mapping: Mapping) -> UInt {
+    private static func releaseCleanPages(_ mapping: Mapping, advice: Int32) -> UInt {
         let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
         let pages = Int((mapping.end - mapping.start) / pageSize)
         let fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
@@ -87,15 +91,17 @@ public enum ExecutableText {
         var released: UInt = 0
         for run in cleanFileRuns(pagemap: entries) {
             let start = mapping.start + UInt(run.first) * pageSize, length = UInt(run.count) * pageSize
-            if advise(start, length) { released += length }
+            if advise(start, length, advice) { released += length }
         }
         return released
     }
 
-    private static func advise(_ start: UInt, _ length: UInt) -> Bool {
-        // SAFETY: the range is part of our own executable's file mapping and holds only pages
-        // with the file's bytes (see the type's comment): they refault from the file.
-        madvise(UnsafeMutableRawPointer(bitPattern: start), Int(length), MADV_DONTNEED) == 0
+    private static func advise(_ start: UInt, _ length: UInt, _ advice: Int32) -> Bool {
+        // SAFETY: the range is part of our own executable's file mapping and held only pages
+        // with the file's bytes when pagemap was read; with MADV_DONTNEED nothing can have
+        // written them since (read-only mapping, or a single thread), and MADV_PAGEOUT keeps
+        // what was written (see the type's comment). Either way they refault from the file.
+        madvise(UnsafeMutableRawPointer(bitPattern: start), Int(length), advice) == 0
     }
 
     private static func threadCount() -> Int {
@@ -104,5 +110,33 @@ public enum ExecutableText {
             return Int(line.dropFirst("Threads:".count).filter(\.isNumber)) ?? 0
         }
         return 0
+    }
+}
+
+/// The VMM's second `ExecutableText.releaseResidentPages()`, once the guest has settled: the
+/// guest's own boot (device probing, config-space reads, the first requests of every device)
+/// runs code of the VMM that steady state does not, and it faults back in 64 KiB windows.
+/// `poll()` is called from the event loop on every wake-up (at least every 50 ms) and releases
+/// once, `delay` after `start()`; until then it costs a clock read per call.
+public struct SettledRelease {
+    public let delay: Duration
+    private let release: () -> UInt
+    private var deadline: Int64?
+    public private(set) var done = false
+
+    /// `release` is what runs at the deadline (tests count calls instead of dropping pages).
+    public init(delay: Duration, release: @escaping () -> UInt = { ExecutableText.releaseResidentPages() }) {
+        self.delay = delay
+        self.release = release
+    }
+
+    public mutating func start() { deadline = MonotonicClock.deadline(after: delay) }
+
+    /// Releases when the deadline has passed; returns the bytes released (0 otherwise).
+    @discardableResult
+    public mutating func poll() -> UInt {
+        guard !done, let deadline, MonotonicClock.now >= deadline else { return 0 }
+        done = true
+        return release()
     }
 }

@@ -23,6 +23,10 @@ public final class Machine: @unchecked Sendable {
     static let serialPort: UInt64 = 0x3F8
     static let serialIRQ: UInt32 = 4
     static let i8042Port: UInt64 = 0x60
+    /// When the executable's pages are released the second time (`SettledRelease`): 5 s after
+    /// the vCPUs start, well after a guest's boot on hardware (~0.2 s to init) and an agent's
+    /// start; what runs later faults back from the page cache.
+    static let settledReleaseDelay = Duration.seconds(5)
 
     enum StopRequest: Equatable {
         case reset(fromController: Bool, vcpu: UInt32? = nil)
@@ -230,7 +234,12 @@ public final class Machine: @unchecked Sendable {
             try thread.start()
             started.append(thread)
         }
-        try loop.run(timeoutMilliseconds: 50) { console.retry() }
+        var settled = SettledRelease(delay: Machine.settledReleaseDelay)
+        settled.start()
+        try loop.run(timeoutMilliseconds: 50) {
+            console.retry()
+            settled.poll()
+        }
 
         if let receivedSignal { return .signal(receivedSignal) }
         switch stopRequest.withLock({ $0 }) {

@@ -151,6 +151,21 @@ public struct Queue: Sendable {
     /// buffer inside guest RAM, no indirect descriptors (not negotiated), device-writable
     /// descriptors only after the readable ones, at most `maxChainBytes` in all.
     func readChain(head: UInt16, _ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain {
+        // One view of the whole table (checked at activation, checked again here): a
+        // descriptor is then one 16-byte copy, not four lookups of guest RAM.
+        let length = Queue.descriptorSize * UInt64(size)
+        guard let region = memory.region(containing: descriptorTable, length: length) else {
+            throw VirtioDeviceError("descriptor table at \(descriptorTable)+\(length) is outside guest RAM")
+        }
+        // SAFETY: region.contains() checked the table's `length` bytes lie inside the region, whose
+        // mapping lives as long as `memory`, which the caller holds for this call; the view
+        // does not outlive walkChain.
+        let base = UnsafeRawPointer(bitPattern: region.hostAddress)!.advanced(by: Int(descriptorTable.raw - region.guestBase.raw))
+        return try walkChain(head: head, table: UnsafeRawBufferPointer(start: base, count: Int(length)), memory)
+    }
+
+    /// `readChain` over a host view of the descriptor table (`size` entries of 16 bytes).
+    private func walkChain(head: UInt16, table: UnsafeRawBufferPointer, _ memory: GuestMemory) throws(VirtioDeviceError) -> DescriptorChain {
         var descriptors: [Descriptor] = []
         var index = head
         var sawWritable = false
@@ -162,11 +177,18 @@ public struct Queue: Sendable {
             guard descriptors.count < Int(size) else {
                 throw VirtioDeviceError("descriptor chain from \(head) is longer than the queue (loop?)")
             }
-            let base = descriptorTable + Queue.descriptorSize * UInt64(index)
-            let address = try load(UInt64.self, memory, base, "descriptor")
-            let length = try load(UInt32.self, memory, base + 8, "descriptor")
-            let flags = try load(UInt16.self, memory, base + 12, "descriptor")
-            let next = try load(UInt16.self, memory, base + 14, "descriptor")
+            // Copied once, then decoded from the copy: the guest may rewrite the entry meanwhile,
+            // and every field is used as it was copied (le64 addr, le32 len, le16 flags, le16 next).
+            var entry: (UInt64, UInt64) = (0, 0)
+            let offset = Int(Queue.descriptorSize) * Int(index)
+            // SAFETY: index < size, so the 16 bytes at offset lie inside the table view; the copy
+            // goes into the local tuple of the same size.
+            withUnsafeMutableBytes(of: &entry) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: table[offset..<(offset + 16)])) }
+            let address = UInt64(littleEndian: entry.0)
+            let word = UInt64(littleEndian: entry.1)
+            let length = UInt32(truncatingIfNeeded: word)
+            let flags = UInt16(truncatingIfNeeded: word >> 32)
+            let next = UInt16(truncatingIfNeeded: word >> 48)
             guard flags & Queue.flagIndirect == 0 else {
                 throw VirtioDeviceError("descriptor \(index) is indirect, which was not negotiated")
             }

@@ -87,31 +87,19 @@ final class BlockFile: @unchecked Sendable {
                           _ body: VectorCall) throws(SystemError) {
         let total = segments.reduce(0) { $0 + $1.length }
         guard total > 0 else { return }
-        var vectors: [iovec] = []
-        vectors.reserveCapacity(segments.count)
+        let ranges = segments.map { (address: $0.address, length: UInt64($0.length)) }
         let outcome: Result<Void, SystemError>
         do {
-            outcome = try BlockFile.withHostVectors(memory, segments[...], &vectors) { vectors in
-                BlockFile.transferAll(fd.raw, &vectors, total: total, offset: offset, call: call, body)
+            outcome = try memory.withBytes(ofRanges: ranges) { views in
+                // SAFETY: each view is a checked host range of guest RAM, valid inside this
+                // closure, and the iovecs are used only in transferAll, inside it.
+                var vectors = views.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+                return BlockFile.transferAll(fd.raw, &vectors, total: total, offset: offset, call: call, body)
             }
         } catch {
             outcome = .failure(SystemError(call: "\(call): a guest buffer is outside guest RAM", errno: EFAULT))
         }
         try outcome.get()
-    }
-
-    /// Collects host views of `segments` as iovecs and runs `body` while all of them are valid:
-    /// each view comes from `GuestMemory.withBytes`, nested one level per segment (at most a
-    /// queue's worth), so no pointer outlives its closure.
-    private static func withHostVectors<R>(_ memory: GuestMemory, _ segments: ArraySlice<GuestSegment>, _ vectors: inout [iovec],
-                                           _ body: (inout [iovec]) -> R) throws -> R {
-        guard let first = segments.first else { return body(&vectors) }
-        return try memory.withBytes(at: first.address, length: UInt64(first.length)) { buffer in
-            // SAFETY: buffer is the checked host view of the whole segment, valid inside this closure,
-            // and every use of the iovecs happens in `body`, further inside it.
-            vectors.append(iovec(iov_base: buffer.baseAddress, iov_len: buffer.count))
-            return try withHostVectors(memory, segments.dropFirst(), &vectors, body)
-        }
     }
 
     /// Calls `body` until `total` bytes moved, dropping what a short transfer already covered.

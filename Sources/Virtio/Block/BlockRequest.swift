@@ -30,17 +30,20 @@ struct BlockRequest {
     /// Takes a validated chain apart. A chain with no device-writable byte has nowhere to put a
     /// status: that is a protocol violation (throws); anything else wrong is answered with IOERR.
     static func parse(_ chain: DescriptorChain, _ memory: GuestMemory) throws(VirtioDeviceError) -> Parsed {
-        guard let last = chain.writable.last(where: { $0.length > 0 }) else {
+        // The chain's two halves, split once (a 1 MiB request has 258 descriptors).
+        let readableDescriptors = chain.readable, writableDescriptors = chain.writable
+        guard let last = writableDescriptors.last(where: { $0.length > 0 }) else {
             throw VirtioDeviceError("virtio-blk request \(chain.head) has no device-writable status byte")
         }
         let status = last.address + UInt64(last.length - 1)
-        let output = segments(chain.writable, from: 0, count: chain.writableLength - 1)
-        let readable = chain.readableLength
+        let writableLength = writableDescriptors.reduce(0) { $0 + Int($1.length) }
+        let output = segments(writableDescriptors, from: 0, count: writableLength - 1)
+        let readable = readableDescriptors.reduce(0) { $0 + Int($1.length) }
         guard readable >= BlockSpec.headerSize else {
             return .malformed(status: status, reason: "header of \(readable) bytes, expected \(BlockSpec.headerSize)")
         }
         let header = try chain.readBytes(memory, limit: BlockSpec.headerSize)
-        let input = segments(chain.readable, from: BlockSpec.headerSize, count: readable - BlockSpec.headerSize)
+        let input = segments(readableDescriptors, from: BlockSpec.headerSize, count: readable - BlockSpec.headerSize)
         return .request(BlockRequest(type: littleEndian(header, 0, as: UInt32.self),
                                      sector: littleEndian(header, 8, as: UInt64.self),
                                      input: input, output: output, status: status))

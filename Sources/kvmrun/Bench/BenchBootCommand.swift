@@ -41,6 +41,8 @@ struct BenchBootCommand: ParsableCommand {
     @Option(help: ArgumentHelp("QEMU executable.", valueName: "path")) var qemu = "/usr/bin/qemu-system-x86_64"
     @Option(help: ArgumentHelp("Seconds to wait for one boot.", valueName: "s")) var timeout = 120
     @Option(help: ArgumentHelp("Draw every run's phases into this SVG file.", valueName: "file.svg")) var plot: String?
+    @Option(help: ArgumentHelp("Also read each VMM's memory this many seconds after the marker, the guest idle (kvmrun.hold=1): the cost of VMs side by side once booted.", valueName: "s"))
+    var settle = 0
     @Flag(help: "Boot with initcall_debug and report the guest kernel's slowest initcalls (slows the boot).")
     var guestInitcalls = false
 
@@ -49,6 +51,7 @@ struct BenchBootCommand: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard (0...600).contains(settle) else { throw ValidationError("--settle must be 0...600 seconds (got \(settle))") }
         if let compare, compare != "qemu" { throw ValidationError("--compare supports only 'qemu' (got '\(compare)')") }
         guard (try? SizeParser.parse(memory)) != nil else { throw ValidationError("--memory: '\(memory)' is not a size") }
         for (flag, path) in [("--kernel", kernel), ("--initrd", initrd)] where access(path, R_OK) != 0 {
@@ -60,8 +63,15 @@ struct BenchBootCommand: ParsableCommand {
     }
 
     var guestCommandLine: String {
+        var line = cmdline
+        if settle > 0 {
+            // The guest must stay up past the settled reading: kvmrun.hold=N is the seconds the
+            // init waits after its marker before it reboots.
+            let words = line.split(separator: " ").filter { !$0.hasPrefix("kvmrun.hold=") }
+            line = (words + ["kvmrun.hold=\(settle + 10)"]).joined(separator: " ")
+        }
         // A larger log buffer keeps every initcall line of the boot.
-        guestInitcalls ? cmdline + " initcall_debug log_buf_len=1M" : cmdline
+        return guestInitcalls ? line + " initcall_debug log_buf_len=1M" : line
     }
 
     func run() throws {
@@ -97,7 +107,7 @@ struct BenchBootCommand: ParsableCommand {
             }
         }
         let all = compare == "qemu" ? [kvmrun, peer] : [kvmrun]
-        BootReport(series: all, initcalls: guestInitcalls, symbols: guestInitcalls ? KernelSymbols(path: kernel) : nil).print()
+        BootReport(series: all, initcalls: guestInitcalls, settleSeconds: settle, symbols: guestInitcalls ? KernelSymbols(path: kernel) : nil).print()
         if let plot {
             let title = "kvmrun bench boot: \(runs) run(s) per VMM, \(memory), \(cpus) vCPU(s)\(guestInitcalls ? ", initcall_debug" : "")"
             let svg = BootPlot(series: all, title: title).svg()
@@ -138,6 +148,14 @@ struct BenchBootCommand: ParsableCommand {
             }
             // The guest's stamps come right after the marker (the init reads its kernel log).
             _ = child.waitForStdout(containing: Self.phasesEnd, timeoutMilliseconds: 10_000)
+            if settle > 0 {
+                // Waits with the console drained meanwhile (a string no guest prints).
+                _ = child.waitForStdout(containing: "\u{1}settle\u{1}", timeoutMilliseconds: settle * 1000)
+                if let reading = ProcessMemory.residentOutsideGuest(pid: child.pid, guestMemory: guestMemory) {
+                    sample.settledResidentMiB = Double(reading.resident) / Double(1 << 20)
+                    sample.settledProportionalMiB = Double(reading.proportional) / Double(1 << 20)
+                }
+            }
         } else {
             sample.error = "no \(Self.marker) within \(timeout) s"
         }

@@ -4,6 +4,8 @@
 struct BootReport {
     let series: [Series]
     let initcalls: Bool
+    /// Seconds after the marker the settled memory figures were read (0: not read).
+    var settleSeconds = 0
     /// Names for initcall addresses (the guest kernel has no KALLSYMS).
     var symbols: KernelSymbols?
 
@@ -44,6 +46,12 @@ struct BootReport {
         }
         table("VMM CPU time, ms", Self.cpuRows)
         table("VMM memory, MiB (at the init marker)", Self.memoryRows)
+        if settleSeconds > 0 {
+            table("VMM memory, MiB (\(settleSeconds) s after the marker, guest idle)", [
+                Row(label: "RSS outside guest RAM", key: \.settledResidentMiB, missing: "n/a"),
+                Row(label: "PSS outside guest RAM", key: \.settledProportionalMiB, missing: "n/a"),
+            ])
+        }
         if initcalls {
             for group in series {
                 Swift.print("slowest guest initcalls under \(group.name) (median µs over the runs; initcall_debug slows the boot itself)")

@@ -24,6 +24,9 @@ struct Sample {
     var residentMiB: Double?
     var proportionalMiB: Double?
     var anonymousMiB: Double?
+    /// The same, read again --settle seconds after the marker (the guest idle meanwhile).
+    var settledResidentMiB: Double?
+    var settledProportionalMiB: Double?
     /// The guest's slowest initcalls (with --guest-initcalls): name → microseconds.
     var initcalls: [String: Double] = [:]
     var error: String?
@@ -100,6 +103,7 @@ struct Sample {
         if let initToMarker { parts.append("/init→marker \(format(initToMarker))ms") }
         parts.append("VMM threads CPU \(format(vmmThreadsCPU))ms")
         parts.append("RSS \(format(residentMiB))MiB PSS \(format(proportionalMiB))MiB anon \(format(anonymousMiB))MiB")
+        if let settledResidentMiB { parts.append("settled RSS \(format(settledResidentMiB))MiB PSS \(format(settledProportionalMiB))MiB") }
         if let note { parts.append(note) }
         return parts.joined(separator: ", ")
     }

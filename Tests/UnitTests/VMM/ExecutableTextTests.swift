@@ -55,4 +55,23 @@ struct ExecutableTextTests {
         let after = residentCodeKiB()
         #expect(after < before / 2, "resident code \(before) KiB before, \(after) KiB after")
     }
+
+    @Test("the settled release waits for its deadline, then releases once")
+    func settledReleaseOnce() {
+        // A counting release: the real one would race the test above, which measures this
+        // process's resident code (swift-testing runs a suite's tests in parallel).
+        final class Calls: @unchecked Sendable { var count = 0 }
+        let calls = Calls()
+        var later = SettledRelease(delay: .seconds(60)) { calls.count += 1; return 4096 }
+        later.start()
+        #expect(later.poll() == 0)
+        #expect(!later.done && calls.count == 0)
+        var now = SettledRelease(delay: .zero) { calls.count += 1; return 4096 }
+        #expect(now.poll() == 0, "nothing happens before start()")
+        now.start()
+        #expect(now.poll() == 4096)
+        #expect(now.done && calls.count == 1)
+        #expect(now.poll() == 0)
+        #expect(calls.count == 1, "released once")
+    }
 }
