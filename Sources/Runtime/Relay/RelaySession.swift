@@ -34,6 +34,8 @@ final class RelaySession: Sendable {
     /// within its drain time (500 ms of silence after the exit); a background process that
     /// keeps writing must not keep the relay, whose life is the process's, alive.
     static let drainLimit: Duration = .seconds(3)
+    /// When the relay lets go of its executable's pages the second time (`SettledRelease`).
+    static let settledReleaseDelay: Duration = .seconds(5)
     static let readLength: UInt32 = 32 << 10
 
     /// Takes the signals (before the client's reader thread exists), connects to the agent,
@@ -179,10 +181,15 @@ final class RelaySession: Sendable {
     private func forwardSignals() {
         var entries = [pollfd(fd: signals.raw, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: exited.fd.raw, events: Int16(POLLIN), revents: 0)]
+        // Once the container has run a while, what the pumps' first transfers and the first
+        // calls to the agent touched of the executable goes too (as the VMM does).
+        var settled = SettledRelease(delay: Self.settledReleaseDelay)
+        settled.start()
         while true {
             entries[0].revents = 0
             entries[1].revents = 0
-            if poll(&entries, 2, -1) < 0, errno != EINTR { return }
+            if poll(&entries, 2, settled.done ? -1 : 1000) < 0, errno != EINTR { return }
+            settled.poll()
             while let number = RelaySignals.next(signals) {
                 if number == SIGWINCH {
                     if let size = terminal?.windowSize() { resize(size) }
