@@ -41,7 +41,7 @@ struct BenchBootCommand: ParsableCommand {
     @Option(help: ArgumentHelp("QEMU executable.", valueName: "path")) var qemu = "/usr/bin/qemu-system-x86_64"
     @Option(help: ArgumentHelp("Seconds to wait for one boot.", valueName: "s")) var timeout = 120
     @Option(help: ArgumentHelp("Draw every run's phases into this SVG file.", valueName: "file.svg")) var plot: String?
-    @Option(help: ArgumentHelp("Also read each VMM's memory this many seconds after the marker, the guest idle (kvmrun.hold=1): the cost of VMs side by side once booted.", valueName: "s"))
+    @Option(help: ArgumentHelp("Also read each VMM's memory this many seconds after the marker, the guest idle (its kvmrun.hold becomes s + 10): the cost of VMs side by side once booted (0 = off, at most 600).", valueName: "s"))
     var settle = 0
     @Flag(help: "Boot with initcall_debug and report the guest kernel's slowest initcalls (slows the boot).")
     var guestInitcalls = false

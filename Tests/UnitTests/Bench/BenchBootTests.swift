@@ -159,4 +159,21 @@ struct KernelSymbolsTests {
         #expect(symbols.isEmpty)
         #expect(symbols.name(for: "0xffffffff81000000") == "0xffffffff81000000")
     }
+
+    @Test("--settle outside 0...600 is refused naming the option; with it, the guest's hold covers the wait")
+    func settleOption() throws {
+        for bad in ["-1", "601"] {
+            #expect {
+                _ = try BenchBootCommand.parse(["--settle", bad, "--kernel", "Package.swift", "--initrd", "Package.swift"])
+            } throws: { error in
+                BenchBootCommand.message(for: error).contains("--settle")
+            }
+        }
+        let command = try BenchBootCommand.parse(["--settle", "8", "--kernel", "Package.swift", "--initrd", "Package.swift"])
+        let words = command.guestCommandLine.split(separator: " ")
+        #expect(words.filter { $0.hasPrefix("kvmrun.hold=") } == ["kvmrun.hold=18"])
+        #expect(words.contains("kvmrun.phases=1"))
+        let plain = try BenchBootCommand.parse(["--kernel", "Package.swift", "--initrd", "Package.swift"])
+        #expect(plain.guestCommandLine.contains("kvmrun.hold=1 "))
+    }
 }
